@@ -27,7 +27,10 @@ class Settings(BaseSettings):
 
     DATABASE_URL: str | None = Field(default=None, description="PostgreSQL DSN; unset: embedded server")
     REDIS_URL: str | None = Field(default=None, description="Redis URL; unset: embedded server")
-    MLFLOW_TRACKING_URI: str | None = Field(default=None, description="unset: PostgreSQL database `mlflow`")
+    MLFLOW_TRACKING_URI: str | None = Field(default=None, description="unset: http://127.0.0.1:MLFLOW_PORT")
+    MLFLOW_BACKEND_STORE_URI: str | None = Field(
+        default=None, description="the MLflow server's database; unset: database `mlflow` on the app's server"
+    )
     MLFLOW_ARTIFACT_ROOT: str | None = Field(default=None, description="unset: DATA_DIR/mlflow-artifacts")
 
     EMBEDDED_POSTGRES_PORT: int = Field(default=5433, ge=1, le=65535)
