@@ -19,12 +19,14 @@ __all__ = [
 ]
 
 
-def load(source: str) -> Dataset:
+def load(source: str, *, ml1m_movies: Path | str | None = None) -> Dataset:
     """Load a dataset named by a source string.
 
     Args:
         source: A built-in name ("ml-100k"), "synth:N" or "synth:N:SEED" for `generate(N, seed=SEED)`
             (N may use underscores, "synth:1_000_000"), or the path of a GroupLens folder or .zip.
+        ml1m_movies: for "ml-100k", MovieLens 1M's movies.dat, to attach Freebase people credits
+            (see `load_builtin`).
 
     Returns:
         The dataset.
@@ -35,7 +37,7 @@ def load(source: str) -> Dataset:
         DataFormatError: If the files at the path are malformed.
     """
     if source in BUILTIN_NAMES:
-        return load_builtin(source)
+        return load_builtin(source, ml1m_movies=ml1m_movies)
     if source.startswith("synth:"):
         parts = source.split(":")
         try:

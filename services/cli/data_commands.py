@@ -18,10 +18,10 @@ from services.embedded import ServiceUrls
 app = typer.Typer(help="Load and generate data.", no_args_is_help=True)
 
 
-def _read(source: str) -> Dataset:
+def _read(source: str, ml1m_movies: Path | None = None) -> Dataset:
     with console.status(f"reading {source}"):
         try:
-            return load(source)
+            return load(source, ml1m_movies=ml1m_movies)
         except DataFormatError as exc:
             raise fail(f"rejected, nothing was loaded: {exc}", code=2) from exc
         except FileNotFoundError as exc:
@@ -63,9 +63,9 @@ def _load(dataset: Dataset, urls: ServiceUrls | None = None) -> LoadReport:
     return report
 
 
-def load_source(source: str, urls: ServiceUrls | None = None) -> LoadReport:
+def load_source(source: str, urls: ServiceUrls | None = None, ml1m_movies: Path | None = None) -> LoadReport:
     """Read `source` and load it, with progress and a summary table."""
-    return _load(_read(source), urls)
+    return _load(_read(source, ml1m_movies), urls)
 
 
 @app.command("load")
@@ -75,9 +75,16 @@ def load_command(
         help="`ml-100k` (MovieLens 100K shipped in the recbole wheel), `synth:N[:SEED]`, or a GroupLens "
         "folder or .zip (ml-100k u.data/u.item, ml-1m/ml-10m .dat, ml-latest/ml-25m/ml-32m CSV).",
     ),
+    ml1m_movies: Path | None = typer.Option(
+        None,
+        "--ml1m-movies",
+        help="With `ml-100k`: MovieLens 1M movies.dat (or its folder/zip). The bundled Freebase links are "
+        "keyed by ML-1M ids; with this file they are translated by title and year and movies get their "
+        "people (actors, directors, writers, producers).",
+    ),
 ) -> None:
     """Load a dataset into the database in one transaction (idempotent)."""
-    load_source(source)
+    load_source(source, ml1m_movies=ml1m_movies)
 
 
 @app.command()
