@@ -4,10 +4,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from db.extract import ratings_digest, read_dataset
 from db.ingest import LoadRejected, load_dataset
-from db.migrate import upgrade
+from db.migrate import schema_drift, upgrade
 from db.models import AppUser, Credit, Genre, Movie, MovieGenre, Person, Rating
 from db.session import create_db_engine
 from ml.datasets import Dataset, load_builtin
@@ -151,6 +152,31 @@ class TestLoadDataset:
         # then: not even the valid rows changed
         after = read_dataset(fresh_engine)
         assert ratings_digest(before.ratings) == ratings_digest(after.ratings)
+
+    def test_bad_rows_into_an_empty_database_leave_it_empty_with_its_keys(self, fresh_engine: Engine) -> None:
+        ratings = pd.concat(
+            [
+                tiny_dataset().ratings,
+                pd.DataFrame({"user_id": [1], "movie_id": [999], "rating": [4.0], "timestamp": [5]}).astype(
+                    tiny_dataset().ratings.dtypes.to_dict()
+                ),
+            ],
+            ignore_index=True,
+        )
+        # when: the first load goes through the bulk path, and movie 999 does not exist
+        with pytest.raises(LoadRejected, match=r"movie_id\)=\(999\)"):
+            load_dataset(fresh_engine, tiny_dataset(ratings=ratings))
+        # then
+        assert _counts(fresh_engine)["rating"] == 0
+        with fresh_engine.connect() as connection:
+            assert schema_drift(connection) == []  # keys and indexes of `rating` are back
+
+    def test_the_bulk_path_rebuilds_the_keys_that_protect_later_writes(self, fresh_engine: Engine) -> None:
+        load_dataset(fresh_engine, tiny_dataset())
+        with fresh_engine.connect() as connection:
+            assert schema_drift(connection) == []
+        with pytest.raises(IntegrityError), fresh_engine.begin() as connection:
+            connection.execute(text("INSERT INTO rating (user_id, movie_id, rating) VALUES (1, 999, 3)"))
 
 
 @pytest.mark.slow
