@@ -97,6 +97,12 @@ def main() -> list[dict[str, object]]:
             f"| {row['dataset']} | {row['ratings']:,} | {row['read_s']:.2f} | {row['load_s']:.1f} | "
             f"{row['ratings_per_s']:,.0f} | {row['reload_s']:.1f} | {row['peak_rss_mb']:.0f} |"
         )
+    lines += [
+        "",
+        "A first load into an empty `rating` table inserts without per-row key checks and builds the primary",
+        "key, foreign keys and indexes once at the end (about 7x faster than upserting row by row); later",
+        "loads upsert, and rows that did not change are not rewritten. Other jobs may share the 2 cores.",
+    ]
     write_section("Ingest", "\n".join(lines))
     return rows
 
