@@ -314,3 +314,18 @@ class ModelVersion(Base):
             postgresql_where=text("status = 'champion'"),
         ),
     )
+
+
+class IdempotencyKey(Base):
+    """A client's `Idempotency-Key` and the response its first request got, replayed to retries."""
+
+    __tablename__ = "idempotency_key"
+
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_key.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(SmallInteger)
+    response: Mapped[Any] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (Index("ix_idempotency_key_created_at", "created_at"),)

@@ -12,6 +12,7 @@ EXPECTED_TABLES = {
     "event",
     "experiment",
     "genre",
+    "idempotency_key",
     "model_version",
     "movie",
     "movie_genre",

@@ -1,0 +1,1 @@
+"""The dashboard's pages; each file is a Streamlit script run by `st.navigation` in `app.py`."""
