@@ -31,6 +31,8 @@ class ServiceSpec:
     name: str
     command: Sequence[str]
     env: Mapping[str, str] | None = None
+    oneshot: bool = False
+    """A job that runs once (seeding, say): its exit does not stop the others."""
 
 
 class Supervisor:
@@ -43,6 +45,7 @@ class Supervisor:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.oneshots: set[str] = set()
         self._stopping = False
 
     def start(self, spec: ServiceSpec) -> subprocess.Popen[bytes]:
@@ -55,6 +58,8 @@ class Supervisor:
         )
         log.close()
         self.children[spec.name] = process
+        if spec.oneshot:
+            self.oneshots.add(spec.name)
         logger.info("started %s (pid %d), log: %s", spec.name, process.pid, self.log_dir / f"{spec.name}.log")
         return process
 
@@ -73,8 +78,13 @@ class Supervisor:
         exit_code = 0
         try:
             while not self._stopping:
-                for name, process in self.children.items():
+                for name, process in list(self.children.items()):
                     code = process.poll()
+                    if code is not None and name in self.oneshots:
+                        log = logger.info if code == 0 else logger.warning
+                        log("%s finished with code %d; see %s/%s.log", name, code, self.log_dir, name)
+                        del self.children[name]
+                        continue
                     if code is not None:
                         logger.error("%s exited with code %d; see %s/%s.log", name, code, self.log_dir, name)
                         exit_code = code or 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import urllib.error
@@ -34,17 +35,41 @@ def _movierec(*args: str) -> list[str]:
     return [sys.executable, "-m", "services.cli.main", *args]
 
 
-def stack(settings: Settings, urls: ServiceUrls) -> list[Endpoint]:
-    """The long-running services of the stack, in start order."""
+def _endpoint(name: str, command: list[str], env: dict[str, str], url: str, health: str) -> Endpoint:
+    return Endpoint(ServiceSpec(name, command, env), url, health)
+
+
+def backend(settings: Settings, urls: ServiceUrls) -> list[Endpoint]:
+    """What must run before the first model can be trained: MLflow and a Celery worker."""
     env = urls.as_env()
     mlflow = f"http://127.0.0.1:{settings.MLFLOW_PORT}"
     return [
-        Endpoint(ServiceSpec("mlflow", _movierec("serve", "mlflow"), env), mlflow, f"{mlflow}/health"),
+        _endpoint("mlflow", _movierec("serve", "mlflow"), env, mlflow, f"{mlflow}/health"),
+        _endpoint("worker", _movierec("serve", "worker"), env, "celery worker", ""),
+    ]
+
+
+def frontend(settings: Settings, urls: ServiceUrls) -> list[Endpoint]:
+    """The API, the nightly schedule and the dashboard."""
+    env = urls.as_env()
+    api_env = dict(env)
+    # The demo replay sends a few thousand requests with one key; the local stack lets it through.
+    api_env.setdefault("API_RATE_LIMIT_PER_MINUTE", os.environ.get("API_RATE_LIMIT_PER_MINUTE", "20000"))
+    api = f"http://127.0.0.1:{settings.API_PORT}"
+    dashboard = f"http://127.0.0.1:{settings.DASHBOARD_PORT}"
+    return [
+        _endpoint("api", _movierec("serve", "api"), api_env, f"{api}/docs", f"{api}/ready"),
+        _endpoint(
+            "beat", _movierec("serve", "beat"), env, f"nightly retrain at {settings.RETRAIN_CRON} UTC", ""
+        ),
+        _endpoint(
+            "dashboard", _movierec("serve", "dashboard"), env, dashboard, f"{dashboard}/_stcore/health"
+        ),
     ]
 
 
 def _wait_healthy(endpoints: list[Endpoint], supervisor: Supervisor, timeout: float = 180.0) -> None:
-    pending = {endpoint.spec.name: endpoint for endpoint in endpoints}
+    pending = {endpoint.spec.name: endpoint for endpoint in endpoints if endpoint.health_url}
     deadline = time.monotonic() + timeout
     with console.status("waiting for services to be healthy") as status:
         while pending and time.monotonic() < deadline:
@@ -80,29 +105,67 @@ def _ensure_data(urls: ServiceUrls) -> None:
         console.print(f"database has {ratings:,} ratings")
 
 
+def _ensure_model(urls: ServiceUrls) -> None:
+    """Train the first model on the worker when nothing is served yet."""
+    from redis import Redis
+
+    from services.live_model import read_live_model
+    from services.worker.cli import train
+
+    client = Redis.from_url(urls.redis_url)
+    try:
+        live = read_live_model(client)
+    finally:
+        client.close()
+    if live is not None:
+        console.print(f"serving model {live.version}")
+        return
+    console.print("no model is served yet: training the first one (about a minute on MovieLens 100K)")
+    try:
+        train(wait=True, sync=False)
+    except typer.Exit as exc:
+        if exc.exit_code:
+            console.print(
+                "[yellow]the first training did not produce a served model; see .data/logs/worker.log[/]"
+            )
+
+
 def up() -> None:
-    """Start everything: database, Redis, migrations, data, model, and every service. Ctrl-C stops all."""
+    """Start everything: database, Redis, migrations, data, model, every service, and a demo experiment.
+
+    Ctrl-C stops every process it started.
+    """
     settings = get_settings()
     started = time.monotonic()
     with services(settings) as urls:
         migrate.upgrade(urls.database_url)
         _ensure_data(urls)
-        endpoints = stack(settings, urls)
         supervisor = Supervisor(settings.DATA_DIR / "logs")
+        endpoints = backend(settings, urls)
         try:
             for endpoint in endpoints:
                 supervisor.start(endpoint.spec)
             _wait_healthy(endpoints, supervisor)
+            _ensure_model(urls)
+            front = frontend(settings, urls)
+            for endpoint in front:
+                supervisor.start(endpoint.spec)
+            _wait_healthy(front, supervisor)
+            endpoints += front
+            # Fills the dashboard on a first start; does nothing once the demo has run.
+            supervisor.start(ServiceSpec("seed-demo", _movierec("seed-demo"), urls.as_env(), oneshot=True))
         except BaseException:
             supervisor.stop_all()
             raise
         table = Table(title=f"movierec is up ({time.monotonic() - started:.0f}s) — Ctrl-C stops everything")
         table.add_column("service")
-        table.add_column("url")
+        table.add_column("where")
         table.add_row("postgres", urls.database_url)
         table.add_row("redis", urls.redis_url)
         for endpoint in endpoints:
             table.add_row(endpoint.spec.name, endpoint.url)
+        table.add_row("admin API key", str(settings.DATA_DIR / "admin-api-key"))
+        table.add_row("logs", str(settings.DATA_DIR / "logs"))
         console.print(table)
         code = supervisor.wait()
     raise typer.Exit(code)

@@ -25,7 +25,19 @@ COMMANDS = [
     ["data", "synth"],
     ["serve"],
     ["serve", "mlflow"],
+    ["serve", "api"],
+    ["serve", "worker"],
+    ["serve", "beat"],
+    ["serve", "dashboard"],
+    ["apikey"],
+    ["apikey", "create"],
+    ["apikey", "revoke"],
+    ["apikey", "list"],
     ["up"],
+    ["train"],
+    ["evaluate"],
+    ["simulate"],
+    ["seed-demo"],
 ]
 
 
