@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -66,6 +67,85 @@ class Settings(BaseSettings):
     def _explicit_servers_in_production(self) -> Self:
         if self.ENVIRONMENT == "production" and (self.DATABASE_URL is None or self.REDIS_URL is None):
             raise ValueError("DATABASE_URL and REDIS_URL must be set in production")
+        return self
+
+    # REST API
+    BOOTSTRAP_API_KEY: str | None = Field(default=None, min_length=20)
+    """Admin key created on first start when no admin key exists; unset: a random one is generated
+    and written to `DATA_DIR/admin-api-key`."""
+
+    API_RATE_LIMIT_PER_MINUTE: int = Field(default=600, ge=1)
+    """Requests each API key may make per minute (sliding window); over it the API answers 429."""
+    API_CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins browsers may call the API from, e.g. `["https://app.example.com"]`; empty: no CORS."""
+    API_MAX_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024)
+    """Larger request bodies are refused with 413."""
+
+    API_REDIS_TIMEOUT: timedelta = timedelta(milliseconds=250)
+    """Connect and read timeout of every Redis call on the request path."""
+    API_REDIS_RETRY_AFTER: timedelta = timedelta(seconds=5)
+    """After Redis fails, requests skip it for this long (circuit breaker) before trying again."""
+    API_AUTH_CACHE_TTL: timedelta = timedelta(seconds=5)
+    """How long a verified API key is trusted without asking the database (revocations are also
+    pushed to every instance through Redis)."""
+    API_MODEL_POLL_INTERVAL: timedelta = timedelta(seconds=5)
+    """How often the live-model pointer is read, besides the announcements on the updates channel."""
+    API_EXPERIMENT_REFRESH_INTERVAL: timedelta = timedelta(seconds=5)
+    """How often the running experiment is re-read from the database."""
+    API_EXPOSURE_FLUSH_INTERVAL: timedelta = timedelta(seconds=1)
+    """How often logged A/B exposures are written to the database, in one INSERT per batch."""
+    API_IDEMPOTENCY_TTL: timedelta = timedelta(hours=24)
+    """How long the response to an `Idempotency-Key` is kept and replayed to retries."""
+    API_BACKGROUND_TASKS: bool = True
+    """Run the model watcher and the exposure flusher in the API process (tests turn this off)."""
+
+    @field_validator("API_CORS_ORIGINS", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        # `API_CORS_ORIGINS=https://a.example,https://b.example` as well as a JSON list.
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    # Retraining worker
+    RETRAIN_LOCK_TTL: timedelta = timedelta(minutes=5)
+    """The retrain lock expires this long after its last refresh (refreshed every third of it)."""
+    RETRAIN_SOFT_TIME_LIMIT: timedelta = timedelta(hours=2)
+    """A retrain still running after this is stopped cleanly; nothing served changes."""
+    RETRAIN_TIME_LIMIT: timedelta = timedelta(hours=2, minutes=10)
+    """The worker child is killed after this (the hard limit)."""
+    RETRAIN_EXPIRES: timedelta = timedelta(hours=6)
+    """A scheduled retrain that could not start within this is dropped rather than run late."""
+
+    HOLDOUT_SEED: int = 42
+    """Seed of the holdout split; a fixed seed keeps a rating's side stable from one retrain to the next."""
+    HOLDOUT_FRACTION: float = Field(default=0.2, gt=0, lt=1)
+
+    GATE_MAX_RMSE_INCREASE: float = 0.005
+    """A candidate whose RMSE exceeds the champion's (same holdout) by more than this is rejected."""
+    GATE_MAX_NDCG_DECREASE: float = 0.005
+    """A candidate whose NDCG@10 is below the champion's (same holdout) by more than this is rejected."""
+    GATE_MAX_RMSE: float = 1.1
+    """Absolute floor for a first champion: its RMSE must not exceed this."""
+    GATE_MIN_NDCG: float = 0.01
+    """Absolute floor for a first champion: its NDCG@10 must reach this."""
+
+    PRECOMPUTE_CHUNK_USERS: int = Field(default=5_000, ge=1)
+    """Users per precompute chunk; more users than one chunk are precomputed by a Celery chord."""
+    PRECOMPUTE_STRATEGIES: tuple[str, ...] = ("hybrid", "svd")
+    """Strategies whose top-N lists are precomputed for every user (the A/B arms; a strategy the
+    model does not serve is skipped; empty: all of them). The API computes and caches any other
+    strategy on demand."""
+
+    MLFLOW_EXPERIMENT: str = "movierec"
+    MLFLOW_MODEL_NAME: str = "movierec"
+
+    @model_validator(mode="after")
+    def _hard_limit_after_soft(self) -> Self:
+        if self.RETRAIN_TIME_LIMIT <= self.RETRAIN_SOFT_TIME_LIMIT:
+            raise ValueError("RETRAIN_TIME_LIMIT must be longer than RETRAIN_SOFT_TIME_LIMIT")
         return self
 
     @property

@@ -23,7 +23,6 @@ from rich.table import Table
 from db.session import create_session_factory, transaction
 from services.api.auth.service import announce_revocation
 from services.api.auth.service import api_key as api_key_service
-from services.api.config import get_api_settings
 from services.api.errors import MovierecError
 from services.cli.common import console, database, fail, services
 from services.settings import get_settings
@@ -110,12 +109,12 @@ def serve_api(
     """The REST API in the foreground (uvicorn), with embedded PostgreSQL and Redis unless configured."""
     import uvicorn
 
-    settings = get_api_settings()
+    settings = get_settings()
     with services(settings) as urls:
         # Worker processes read the resolved URLs instead of starting servers of their own.
         os.environ.update(urls.as_env())
         get_settings.cache_clear()
-        get_api_settings.cache_clear()
+        get_settings.cache_clear()
         uvicorn.run(
             "services.api.main:create_app",
             factory=True,

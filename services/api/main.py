@@ -25,7 +25,6 @@ from services.api.auth.ratelimit import RateLimiter
 from services.api.auth.service import KeyCache, key_prefix
 from services.api.auth.service import api_key as api_key_service
 from services.api.background import BackgroundWorkers, refresh_experiments, sync_live_model
-from services.api.config import ApiSettings, get_api_settings
 from services.api.deps import reject_unknown_query_parameters
 from services.api.errors import PROBLEM_MEDIA_TYPE, MovierecError, register_error_handlers
 from services.api.events.endpoints import router as events_router
@@ -43,6 +42,7 @@ from services.api.redis_guard import RedisGuard, create_async_redis_client, crea
 from services.api.state import AppState
 from services.api.users.endpoints import router as users_router
 from services.embedded import resolve_urls
+from services.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ TAGS = [
 
 
 def _build_state(
-    settings: ApiSettings, metrics: Metrics, session_factory: sessionmaker[Session] | None
+    settings: Settings, metrics: Metrics, session_factory: sessionmaker[Session] | None
 ) -> AppState:
     urls = resolve_urls(settings)
     engine = None
@@ -204,7 +204,7 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def create_app(
-    settings: ApiSettings | None = None, *, session_factory: sessionmaker[Session] | None = None
+    settings: Settings | None = None, *, session_factory: sessionmaker[Session] | None = None
 ) -> FastAPI:
     """The API application.
 
@@ -213,7 +213,7 @@ def create_app(
         session_factory: Sessions to use instead of an engine built from `DATABASE_URL` (tests bind
             it to a connection whose work is rolled back).
     """
-    settings = settings or get_api_settings()
+    settings = settings or get_settings()
     metrics = Metrics()
 
     @asynccontextmanager

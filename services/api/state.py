@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.api.config import ApiSettings
 from services.api.metrics import Metrics
 from services.api.redis_guard import RedisGuard
+from services.settings import Settings
 
 if TYPE_CHECKING:
     from services.api.auth.ratelimit import RateLimiter
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class AppState:
     """The engine, session factory, Redis, loaded models and in-process caches of one API process."""
 
-    settings: ApiSettings
+    settings: Settings
     engine: Engine | None
     session_factory: sessionmaker[Session]
     redis: RedisGuard

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.session import create_db_engine, create_session_factory
 from services.embedded import resolve_urls
+from services.settings import Settings, get_settings
 from services.worker import log_context
-from services.worker.config import WorkerSettings, get_worker_settings
 
 if TYPE_CHECKING:  # beat and the CLI import this module; they need neither ml nor MLflow
     from services.worker.retrain import Services
@@ -45,7 +45,7 @@ def crontab_from(expression: str) -> crontab:
     )
 
 
-def create_celery_app(settings: WorkerSettings) -> Celery:
+def create_celery_app(settings: Settings) -> Celery:
     """The Celery app configured from `settings` (URLs resolved as every other process does)."""
     urls = resolve_urls(settings)
     hard_limit = settings.RETRAIN_TIME_LIMIT.total_seconds()
@@ -96,7 +96,7 @@ def create_celery_app(settings: WorkerSettings) -> Celery:
     return app
 
 
-app = create_celery_app(get_worker_settings())
+app = create_celery_app(get_settings())
 
 _engine: Engine | None = None
 _session_factory: sessionmaker[Session] | None = None
@@ -108,7 +108,7 @@ def get_engine() -> Engine:
     """This process's engine on the movierec database, built on first use."""
     global _engine, _session_factory
     if _engine is None:
-        settings = get_worker_settings()
+        settings = get_settings()
         _engine = create_db_engine(resolve_urls(settings).database_url, "worker", pool_size=2)
         _session_factory = create_session_factory(_engine)
     return _engine
@@ -125,7 +125,7 @@ def get_redis() -> Redis:
     """This process's Redis client (application data, not the broker), built on first use."""
     global _redis
     if _redis is None:
-        _redis = Redis.from_url(resolve_urls(get_worker_settings()).redis_url, health_check_interval=30)
+        _redis = Redis.from_url(resolve_urls(get_settings()).redis_url, health_check_interval=30)
     return _redis
 
 
@@ -133,11 +133,11 @@ def get_tracker() -> Tracker:
     """This process's MLflow tracker, built on first use."""
     global _tracker
     if _tracker is None:
-        _tracker = create_tracker(get_worker_settings())
+        _tracker = create_tracker(get_settings())
     return _tracker
 
 
-def create_tracker(settings: WorkerSettings) -> Tracker:
+def create_tracker(settings: Settings) -> Tracker:
     """A tracker on the configured MLflow (artifacts under `MLFLOW_ARTIFACT_ROOT` for a bare database)."""
     from services.worker.tracking import Tracker
 
@@ -155,7 +155,7 @@ def get_services() -> Services:
     from services.worker.retrain import Services
 
     return Services(
-        settings=get_worker_settings(),
+        settings=get_settings(),
         engine=get_engine(),
         sessions=get_session_factory(),
         redis=get_redis(),

@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from services.cli.common import console, fail, services
-from services.worker.config import get_worker_settings
+from services.settings import get_settings
 
 EXIT_REJECTED = 3
 
@@ -67,7 +67,7 @@ def _train_here() -> dict[str, Any]:
     from services.worker.celery_app import create_tracker
     from services.worker.retrain import Services, retrain_inline
 
-    settings = get_worker_settings()
+    settings = get_settings()
     with services(settings) as urls:
         engine = create_db_engine(urls.database_url, "cli", pool_size=2)
         client = Redis.from_url(urls.redis_url)
@@ -124,7 +124,7 @@ def _exec_celery(args: list[str], env: dict[str, str]) -> None:
 
 def serve_worker(concurrency: int = 1) -> None:
     """The Celery worker that retrains and precomputes (prefork; one retrain at a time overall)."""
-    settings = get_worker_settings()
+    settings = get_settings()
     with services(settings) as urls:
         _exec_celery(
             [
@@ -140,7 +140,7 @@ def serve_worker(concurrency: int = 1) -> None:
 
 def serve_beat() -> None:
     """Celery beat: queues the nightly retrain at RETRAIN_CRON (UTC)."""
-    settings = get_worker_settings()
+    settings = get_settings()
     schedule = (settings.DATA_DIR / "celerybeat-schedule").resolve()
     schedule.parent.mkdir(parents=True, exist_ok=True)
     with services(settings) as urls:

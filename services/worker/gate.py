@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import ModelVersion
-from services.worker.config import WorkerSettings
+from services.settings import Settings
 from services.worker.model_versions import ModelVersionRepository
 
 RMSE_METRIC = "rmse"
@@ -40,7 +40,7 @@ class GatePolicy:
     min_ndcg: float = 0.01
 
     @classmethod
-    def from_settings(cls, settings: WorkerSettings) -> GatePolicy:
+    def from_settings(cls, settings: Settings) -> GatePolicy:
         """The policy configured by the `GATE_*` settings."""
         return cls(
             max_rmse_increase=settings.GATE_MAX_RMSE_INCREASE,

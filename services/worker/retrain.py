@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.extract import ratings_digest, read_dataset
 from services.live_model import LiveModel, artifact_dir, models_dir, read_live_model
+from services.settings import Settings
 from services.worker import gate, plots, precompute
-from services.worker.config import WorkerSettings
 from services.worker.lock import LockLost, RetrainLock, lock_holder
 from services.worker.log_context import bind
 from services.worker.model_versions import ModelVersionRepository
@@ -53,7 +53,7 @@ class NoTrainingData(RuntimeError):
 class Services:
     """What a retrain talks to: the worker's per-process resources, or the CLI's."""
 
-    settings: WorkerSettings
+    settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
     redis: Redis

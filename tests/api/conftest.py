@@ -25,10 +25,10 @@ from db.session import create_db_engine
 from ml.artifact import TrainConfig, TrainResult, train_all
 from ml.datasets import Dataset, generate
 from services.api.auth.service import api_key as api_key_service
-from services.api.config import ApiSettings
 from services.api.main import create_app
 from services.api.state import AppState
 from services.live_model import LiveModel, publish_live_model
+from services.settings import Settings
 from tests.conftest import RunningServers, create_database, drop_database
 
 # A Redis database of their own, so the API tests never touch what other suites keep in db 0.
@@ -107,7 +107,7 @@ def db_session(api_engine: Engine) -> Iterator[Session]:
         outer.rollback()
 
 
-def api_settings(database_url: str, redis_url: str, data_dir: Path, **overrides: object) -> ApiSettings:
+def api_settings(database_url: str, redis_url: str, data_dir: Path, **overrides: object) -> Settings:
     """Settings of an app under test (no `.env`, no background threads)."""
     values: dict[str, object] = {
         "ENVIRONMENT": "test",
@@ -119,16 +119,16 @@ def api_settings(database_url: str, redis_url: str, data_dir: Path, **overrides:
         "API_CORS_ORIGINS": ["https://app.example.com"],
     }
     values.update(overrides)
-    return ApiSettings(_env_file=None, **values)  # type: ignore[arg-type]
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def settings(api_database_url: str, api_redis_url: str, api_data_dir: Path) -> ApiSettings:
+def settings(api_database_url: str, api_redis_url: str, api_data_dir: Path) -> Settings:
     return api_settings(api_database_url, api_redis_url, api_data_dir)
 
 
 @pytest.fixture
-def app(settings: ApiSettings, db_session: Session, live_model: LiveModel) -> FastAPI:
+def app(settings: Settings, db_session: Session, live_model: LiveModel) -> FastAPI:
     """The app, its sessions bound to the test's transaction."""
     connection = db_session.connection()
     factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)

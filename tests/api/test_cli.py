@@ -14,7 +14,6 @@ from db.models import ApiKey
 from db.session import create_db_engine
 from services.api.auth.service import REVOCATIONS_CHANNEL, hash_key
 from services.api.cli import apikey_create, apikey_list, apikey_revoke
-from services.api.config import get_api_settings
 from services.settings import get_settings
 
 
@@ -24,10 +23,10 @@ def cli_env(scratch_database_url: str, api_redis_url: str, monkeypatch: pytest.M
     monkeypatch.setenv("DATABASE_URL", scratch_database_url)
     monkeypatch.setenv("REDIS_URL", api_redis_url)
     get_settings.cache_clear()
-    get_api_settings.cache_clear()
+    get_settings.cache_clear()
     yield scratch_database_url
     get_settings.cache_clear()
-    get_api_settings.cache_clear()
+    get_settings.cache_clear()
 
 
 def test_create_list_and_revoke(

@@ -31,10 +31,10 @@ LONG_RUNNING_APP_SERVICES = APP_SERVICES - {"migrate"}
 
 # The settings class each process reads: the shared Settings, or a subclass with its own fields.
 PROCESS_SETTINGS = {
-    "api": ("services.api.config", "ApiSettings"),
-    "worker": ("services.worker.config", "WorkerSettings"),
-    "beat": ("services.worker.config", "WorkerSettings"),
-    "migrate": ("services.worker.config", "WorkerSettings"),  # `movierec train --sync`
+    "api": ("services.settings", "Settings"),
+    "worker": ("services.settings", "Settings"),
+    "beat": ("services.settings", "Settings"),
+    "migrate": ("services.settings", "Settings"),  # `movierec train --sync`
     "mlflow": ("services.settings", "Settings"),
     "dashboard": ("services.settings", "Settings"),
 }

@@ -24,11 +24,11 @@ from db.models import Assignment, Event
 from db.session import create_db_engine
 from ml.artifact import TrainConfig, train_all
 from ml.datasets import load
-from services.api.config import ApiSettings
 from services.api.main import create_app
 from services.dashboard import queries
 from services.dashboard.analysis import analyse
 from services.live_model import LiveModel, publish_live_model
+from services.settings import Settings
 from services.simulate.run import DEMO_EXPERIMENT, seed_demo
 from tests.conftest import RunningServers, create_database, drop_database, free_port
 
@@ -61,7 +61,7 @@ def live_api(servers: RunningServers, tmp_path_factory: pytest.TempPathFactory) 
     publish_live_model(
         client, LiveModel(version=artifact.model_version, artifact_dir=str(artifact.artifact_path))
     )
-    settings = ApiSettings(
+    settings = Settings(
         _env_file=None,
         ENVIRONMENT="test",
         DATABASE_URL=database_url,

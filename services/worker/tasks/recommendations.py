@@ -7,6 +7,7 @@ from typing import Any
 from celery import Task
 from celery.utils.log import get_task_logger
 
+from services.settings import get_settings
 from services.worker.celery_app import (
     ABANDON_TASK,
     PRECOMPUTE_CHUNK_TASK,
@@ -15,7 +16,6 @@ from services.worker.celery_app import (
     get_redis,
     get_services,
 )
-from services.worker.config import get_worker_settings
 from services.worker.lock import LockLost, RetrainLock
 from services.worker.log_context import log_context
 from services.worker.precompute import cached_model, precompute_users
@@ -52,7 +52,7 @@ def precompute_chunk(
     Raises:
         LockLost: The retrain that asked for it no longer holds the lock; nothing may be published.
     """
-    lock = RetrainLock.from_token(get_redis(), get_worker_settings().RETRAIN_LOCK_TTL, lock_token)
+    lock = RetrainLock.from_token(get_redis(), get_settings().RETRAIN_LOCK_TTL, lock_token)
     with log_context(model_version=version, mlflow_run_id=mlflow_run_id):
         if not lock.refresh():
             raise LockLost(f"the retrain of {version} lost its lock; chunk dropped")

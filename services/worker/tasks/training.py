@@ -13,8 +13,8 @@ from celery import Task, chord
 from celery.result import AsyncResult
 from celery.utils.log import get_task_logger
 
+from services.settings import get_settings
 from services.worker.celery_app import RETRAIN_TASK, app, get_services
-from services.worker.config import get_worker_settings
 from services.worker.log_context import log_context
 from services.worker.precompute import chunked
 from services.worker.retrain import (
@@ -28,7 +28,7 @@ from services.worker.retrain import (
 from services.worker.tasks import TRANSIENT_ERRORS
 
 logger = get_task_logger(__name__)
-_settings = get_worker_settings()
+_settings = get_settings()
 
 
 @app.task(
