@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -266,6 +266,17 @@ async def handle_database_error(request: Request, exc: Exception) -> JSONRespons
     if _is_unreachable(exc):
         logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
         return await handle_movierec_error(request, DatabaseUnavailable())
+    if isinstance(exc, DataError):
+        # The driver or the server refused a value the schema let through (a NUL character in
+        # text, say): the client's input, so a 422 that names no SQL.
+        logger.info("unstorable value on %s %s: %s", request.method, request.url.path, exc.orig)
+        return problem_response(
+            request,
+            status=422,
+            title="Invalid data",
+            detail="A value cannot be stored (text with a NUL character, or a number out of range).",
+            problem_type=PROBLEM_TYPE_PREFIX + "invalid-data",
+        )
     logger.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
     return internal_error_response(request)
 

@@ -55,6 +55,21 @@ class TestValidation:
         assert {("body", "user_id"), ("body", "rating")} <= {tuple(e["loc"]) for e in body["errors"]}
         assert "input" not in body["errors"][0]
 
+    @pytest.mark.parametrize(
+        ("path", "body"),
+        [
+            ("/v1/admin/api-keys", {"name": "nul\u0000byte", "scopes": ["read"]}),
+            ("/v1/users", {"external_id": "nul\u0000byte"}),
+        ],
+    )
+    def test_text_the_database_cannot_store_is_422_not_500(
+        self, client: TestClient, keys: Keys, path: str, body: dict[str, Any]
+    ) -> None:
+        # found by the schema fuzzer: PostgreSQL text cannot hold NUL characters
+        problem = assert_problem(client.post(path, json=body, headers=keys.admin), 422)
+        assert "SQL" not in problem["detail"]
+        assert "psycopg" not in problem["detail"]
+
     def test_malformed_json_is_422(self, client: TestClient, keys: Keys) -> None:
         response = client.post(
             "/v1/ratings", content=b"{not json", headers={**keys.write, "Content-Type": "application/json"}
