@@ -26,3 +26,6 @@ JsonBool = Annotated[bool, Field(strict=True)]
 
 NO_NUL = r"^[^\x00]*$"
 """Pattern of text stored in PostgreSQL, which cannot hold NUL characters."""
+
+NOT_BLANK_NO_NUL = r"^[^\x00]*[^\x00\s][^\x00]*$"
+"""Some visible character and no NUL anywhere (a bare `\\S` would match the NUL itself)."""

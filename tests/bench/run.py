@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import time
@@ -33,6 +34,12 @@ def main() -> int:
         console.print(f"{module}: exit {code} after {time.perf_counter() - started:.0f}s")
         if code != 0:
             failures.append(module)
+    # A wider, fresh fuzz of the OpenAPI schema than `make test` (which replays the same examples).
+    console.rule("schema fuzz (random examples)")
+    fuzz_env = {**os.environ, "MOVIEREC_FUZZ_SEED": "random", "MOVIEREC_FUZZ_EXAMPLES": "200"}
+    command = [sys.executable, "-m", "pytest", "-q", "tests/api/test_openapi_contract.py"]
+    if subprocess.call(command, env=fuzz_env) != 0:
+        failures.append("schema fuzz")
     if failures:
         console.print(f"[red]failed: {', '.join(failures)}[/]")
     return 1 if failures else 0

@@ -7,6 +7,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.api.schemas import NOT_BLANK_NO_NUL
+
 Scope = Literal["read", "write", "admin"]
 
 
@@ -18,7 +20,7 @@ class ApiKeyCreate(BaseModel):
     name: str = Field(
         min_length=1,
         max_length=100,
-        pattern=r"^[^\x00]*\S[^\x00]*$",
+        pattern=NOT_BLANK_NO_NUL,
         description="Who or what uses the key.",
         examples=["android-app"],
     )
