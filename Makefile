@@ -38,7 +38,8 @@ format: install  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install  ## benchmarks: quality, ingest, serving; results in docs/benchmarks.md
+bench: install  ## benchmarks: ingest, quality, retrain, API load, soak; results in docs/benchmarks.md
+	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || echo "install wrk (Debian package) for the API load benchmark"
 	$(BIN)/python -m tests.bench.run
 
 clean:  ## remove caches (keeps .venv and .data)
