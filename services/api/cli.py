@@ -114,7 +114,6 @@ def serve_api(
         # Worker processes read the resolved URLs instead of starting servers of their own.
         os.environ.update(urls.as_env())
         get_settings.cache_clear()
-        get_settings.cache_clear()
         uvicorn.run(
             "services.api.main:create_app",
             factory=True,

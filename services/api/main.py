@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from redis import Redis
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from db.session import create_db_engine, create_session_factory
 from services.api.admin.endpoints import router as admin_router
@@ -214,6 +215,9 @@ def create_app(
             it to a connection whose work is rolled back).
     """
     settings = settings or get_settings()
+    # Requests are scored concurrently on the threadpool: one BLAS thread each, or every request
+    # spawns a full BLAS pool and they fight over the cores (throughput fell as connections grew).
+    threadpool_limits(limits=1)
     metrics = Metrics()
 
     @asynccontextmanager
