@@ -157,25 +157,8 @@ def two_proportion_ztest(
         p_value = float(2 * stats.norm.sf(abs(z)))
     else:
         z, p_value = math.nan, math.nan
-    half = _z(alpha) * math.sqrt(var1 + var2)
-    relative, relative_ci = _relative_lift(p1, p2, var1, var2, _z(alpha))
-    return Comparison(
-        metric=metric,
-        method="two-proportion z-test",
-        control=p1,
-        treatment=p2,
-        control_n=control_n,
-        treatment_n=treatment_n,
-        control_var=var1,
-        treatment_var=var2,
-        absolute_lift=diff,
-        absolute_ci=(diff - half, diff + half),
-        relative_lift=relative,
-        relative_ci=relative_ci,
-        statistic=z,
-        p_value=p_value,
-        alpha=alpha,
-    )
+    arms = ((p1, control_n, var1), (p2, treatment_n, var2))
+    return _comparison(metric, "two-proportion z-test", arms, z, p_value, _z(alpha), alpha)
 
 
 @dataclass(frozen=True)
@@ -217,25 +200,8 @@ def welch_ttest(
         critical = float(stats.t.ppf(1 - alpha / 2, df))
     else:
         t, p_value, critical = math.nan, math.nan, _z(alpha)
-    half = critical * se
-    relative, relative_ci = _relative_lift(control.mean, treatment.mean, var1, var2, critical)
-    return Comparison(
-        metric=metric,
-        method="Welch's t-test",
-        control=control.mean,
-        treatment=treatment.mean,
-        control_n=control.n,
-        treatment_n=treatment.n,
-        control_var=var1,
-        treatment_var=var2,
-        absolute_lift=diff,
-        absolute_ci=(diff - half, diff + half),
-        relative_lift=relative,
-        relative_ci=relative_ci,
-        statistic=t,
-        p_value=p_value,
-        alpha=alpha,
-    )
+    arms = ((control.mean, control.n, var1), (treatment.mean, treatment.n, var2))
+    return _comparison(metric, "Welch's t-test", arms, t, p_value, critical, alpha)
 
 
 @dataclass(frozen=True)
@@ -309,22 +275,39 @@ def ratio_ztest(
         p_value = float(2 * stats.norm.sf(abs(z)))
     else:
         z, p_value = math.nan, math.nan
-    half = _z(alpha) * se
-    relative, relative_ci = _relative_lift(r1, r2, var1, var2, _z(alpha))
+    arms = ((r1, control.n, var1), (r2, treatment.n, var2))
+    return _comparison(metric, "delta-method z-test", arms, z, p_value, _z(alpha), alpha)
+
+
+def _comparison(
+    metric: str,
+    method: Method,
+    arms: tuple[tuple[float, int, float], tuple[float, int, float]],
+    statistic: float,
+    p_value: float,
+    critical: float,
+    alpha: float,
+) -> Comparison:
+    """The result every test shares: `arms` is (value, users, variance of the value) for control and
+    treatment; the absolute interval is `critical` standard errors, the relative one Fieller's."""
+    (control, control_n, var1), (treatment, treatment_n, var2) = arms
+    diff = treatment - control
+    half = critical * math.sqrt(var1 + var2)
+    relative, relative_ci = _relative_lift(control, treatment, var1, var2, critical)
     return Comparison(
         metric=metric,
-        method="delta-method z-test",
-        control=r1,
-        treatment=r2,
-        control_n=control.n,
-        treatment_n=treatment.n,
+        method=method,
+        control=control,
+        treatment=treatment,
+        control_n=control_n,
+        treatment_n=treatment_n,
         control_var=var1,
         treatment_var=var2,
         absolute_lift=diff,
         absolute_ci=(diff - half, diff + half),
         relative_lift=relative,
         relative_ci=relative_ci,
-        statistic=z,
+        statistic=statistic,
         p_value=p_value,
         alpha=alpha,
     )
