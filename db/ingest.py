@@ -24,6 +24,8 @@ from ml.datasets.base import Dataset
 
 logger = logging.getLogger(__name__)
 
+Cursor = psycopg.Cursor[tuple[object, ...]]
+
 Progress = Callable[[str, int, int], None]
 """Called as progress(stage, done, total) while loading."""
 
@@ -39,8 +41,61 @@ STAGING_TABLES = {
     "stage_tag": "user_id bigint, movie_id bigint, tag text, ts bigint",
 }
 
+
+class LoadRejected(Exception):
+    """The database refused the data (a constraint or type check); nothing was written."""
+
+
+# A re-load of unchanged data must not rewrite every row (it did, at ~25k rows/s).
+UPSERT_RATINGS = """
+INSERT INTO rating (user_id, movie_id, rating, rated_at)
+SELECT user_id, movie_id, rating, to_timestamp(ts) FROM stage_rating
+ON CONFLICT (user_id, movie_id) DO UPDATE
+    SET rating = EXCLUDED.rating, rated_at = EXCLUDED.rated_at
+    WHERE EXCLUDED.rated_at > rating.rated_at
+       OR (EXCLUDED.rated_at = rating.rated_at AND EXCLUDED.rating <> rating.rating)
+"""
+
+# Into an empty table: no conflicts are possible, and building the keys once at the end is ~7x
+# faster than checking two foreign keys and updating three indexes for every row.
+BULK_INSERT_RATINGS = """
+INSERT INTO rating (user_id, movie_id, rating, rated_at)
+SELECT user_id, movie_id, rating, to_timestamp(ts) FROM stage_rating
+"""
+
+
+def _rating_keys() -> tuple[list[str], list[str]]:
+    """DDL that drops and re-creates the primary key, foreign keys and indexes of `rating`."""
+    table = Rating.__table__
+    assert isinstance(table, Table)
+    dialect = postgresql.dialect()
+    constraints = [table.primary_key, *sorted(table.foreign_key_constraints, key=lambda c: str(c.name))]
+    indexes = sorted(table.indexes, key=lambda index: str(index.name))
+    drop = [f'ALTER TABLE rating DROP CONSTRAINT "{c.name}"' for c in reversed(constraints)]
+    drop += [f'DROP INDEX "{index.name}"' for index in indexes]
+    create = [str(AddConstraint(c).compile(dialect=dialect)) for c in constraints]
+    create += [str(CreateIndex(index).compile(dialect=dialect)) for index in indexes]
+    return drop, create
+
+
+def _merge_ratings(cursor: Cursor) -> None:
+    """Upsert the staged ratings; into an empty `rating` table, bulk-insert and build keys after."""
+    cursor.execute("LOCK TABLE rating IN SHARE ROW EXCLUSIVE MODE")
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM rating)")
+    row = cursor.fetchone()
+    if row is not None and row[0]:
+        cursor.execute(UPSERT_RATINGS)
+        return
+    drop, create = _rating_keys()
+    for statement in drop:  # takes ACCESS EXCLUSIVE until commit: fine, the table is empty
+        cursor.execute(statement)
+    cursor.execute(BULK_INSERT_RATINGS)
+    for statement in create:  # a duplicate or an unknown user/movie fails here and rolls back all
+        cursor.execute(statement)
+
+
 # Each statement is set-based; together they make the load idempotent.
-UPSERTS: tuple[tuple[str, str], ...] = (
+UPSERTS: tuple[tuple[str, str | Callable[[Cursor], None]], ...] = (
     (
         "users",
         """
@@ -99,7 +154,7 @@ UPSERTS: tuple[tuple[str, str], ...] = (
         FROM stage_credit s JOIN person p ON p.freebase_id = s.freebase_id
         """,
     ),
-    ("ratings", "-- see _merge_ratings"),
+    ("ratings", _merge_ratings),
     (
         "tags",
         """
@@ -117,58 +172,6 @@ UPSERTS: tuple[tuple[str, str], ...] = (
         """,
     ),
 )
-
-
-class LoadRejected(Exception):
-    """The database refused the data (a constraint or type check); nothing was written."""
-
-
-# A re-load of unchanged data must not rewrite every row (it did, at ~25k rows/s).
-UPSERT_RATINGS = """
-INSERT INTO rating (user_id, movie_id, rating, rated_at)
-SELECT user_id, movie_id, rating, to_timestamp(ts) FROM stage_rating
-ON CONFLICT (user_id, movie_id) DO UPDATE
-    SET rating = EXCLUDED.rating, rated_at = EXCLUDED.rated_at
-    WHERE EXCLUDED.rated_at > rating.rated_at
-       OR (EXCLUDED.rated_at = rating.rated_at AND EXCLUDED.rating <> rating.rating)
-"""
-
-# Into an empty table: no conflicts are possible, and building the keys once at the end is ~7x
-# faster than checking two foreign keys and updating three indexes for every row.
-BULK_INSERT_RATINGS = """
-INSERT INTO rating (user_id, movie_id, rating, rated_at)
-SELECT user_id, movie_id, rating, to_timestamp(ts) FROM stage_rating
-"""
-
-
-def _rating_keys() -> tuple[list[str], list[str]]:
-    """DDL that drops and re-creates the primary key, foreign keys and indexes of `rating`."""
-    table = Rating.__table__
-    assert isinstance(table, Table)
-    dialect = postgresql.dialect()
-    constraints = [table.primary_key, *sorted(table.foreign_key_constraints, key=lambda c: str(c.name))]
-    indexes = sorted(table.indexes, key=lambda index: str(index.name))
-    drop = [f'ALTER TABLE rating DROP CONSTRAINT "{c.name}"' for c in reversed(constraints)]
-    drop += [f'DROP INDEX "{index.name}"' for index in indexes]
-    create = [str(AddConstraint(c).compile(dialect=dialect)) for c in constraints]
-    create += [str(CreateIndex(index).compile(dialect=dialect)) for index in indexes]
-    return drop, create
-
-
-def _merge_ratings(cursor: psycopg.Cursor[tuple[object, ...]]) -> None:
-    """Upsert the staged ratings; into an empty `rating` table, bulk-insert and build keys after."""
-    cursor.execute("LOCK TABLE rating IN SHARE ROW EXCLUSIVE MODE")
-    cursor.execute("SELECT EXISTS (SELECT 1 FROM rating)")
-    row = cursor.fetchone()
-    if row is not None and row[0]:
-        cursor.execute(UPSERT_RATINGS)
-        return
-    drop, create = _rating_keys()
-    for statement in drop:  # takes ACCESS EXCLUSIVE until commit: fine, the table is empty
-        cursor.execute(statement)
-    cursor.execute(BULK_INSERT_RATINGS)
-    for statement in create:  # a duplicate or an unknown user/movie fails here and rolls back all
-        cursor.execute(statement)
 
 
 @dataclass
@@ -287,7 +290,7 @@ def _copy_and_merge(
             for step, (stage, statement) in enumerate(UPSERTS, start=1):
                 if progress:
                     progress(stage, step, len(UPSERTS))
-                if stage == "ratings":
-                    _merge_ratings(cursor)
+                if callable(statement):
+                    statement(cursor)
                 else:
                     cursor.execute(statement)
