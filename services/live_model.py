@@ -9,9 +9,12 @@ a mix of two versions; keys of old versions expire.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
+import orjson
 from redis import Redis
 
 from services.settings import Settings
@@ -64,6 +67,30 @@ def recommendations_key(version: str, user_id: int) -> str:
     One key per user means a new rating invalidates every strategy's list with a single DEL.
     """
     return f"{PREFIX}:recs:{version}:{user_id}"
+
+
+class Recommended(Protocol):
+    """What a stored list holds of each movie."""
+
+    @property
+    def movie_id(self) -> int: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def explanation(self) -> str: ...
+
+
+def encode_list(items: Iterable[Recommended]) -> bytes:
+    """A ranked list as a field of a user's hash: compact JSON `[[movie_id, score, explanation], ...]`."""
+    return orjson.dumps([[item.movie_id, round(item.score, 5), item.explanation] for item in items])
+
+
+def decode_list(raw: bytes | str) -> list[list[Any]]:
+    """Inverse of `encode_list`: the `[movie_id, score, explanation]` entries, as stored."""
+    entries: list[list[Any]] = orjson.loads(raw)
+    return entries
 
 
 def read_live_model(client: Redis) -> LiveModel | None:

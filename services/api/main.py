@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
@@ -26,7 +26,6 @@ from services.api.auth.ratelimit import RateLimiter
 from services.api.auth.service import KeyCache, key_prefix
 from services.api.auth.service import api_key as api_key_service
 from services.api.background import BackgroundWorkers, refresh_experiments, sync_live_model
-from services.api.deps import reject_unknown_query_parameters
 from services.api.errors import PROBLEM_MEDIA_TYPE, MovierecError, register_error_handlers
 from services.api.events.endpoints import router as events_router
 from services.api.experiments.endpoints import router as experiments_router
@@ -37,7 +36,7 @@ from services.api.middleware import BodyLimitMiddleware, MetricsMiddleware, Requ
 from services.api.movies.endpoints import router as movies_router
 from services.api.movies.service import TitleSearch
 from services.api.recommendations.endpoints import router as recommendations_router
-from services.api.recommendations.engine import ModelRegistry
+from services.api.recommendations.engine import ModelRegistry, freeze_heap
 from services.api.recommendations.service import InvalidationQueue
 from services.api.redis_guard import RedisGuard, create_async_redis_client, create_redis_client
 from services.api.state import AppState
@@ -150,6 +149,7 @@ def _startup(state: AppState) -> None:
             state.titles.index(session)  # the catalog's title index, before the first search
     except DBAPIError as exc:
         logger.warning("cannot index the catalog's titles yet: %s", exc.orig)
+    freeze_heap()
 
 
 def _shutdown(state: AppState) -> None:
@@ -272,7 +272,7 @@ def create_app(
         )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(reject_unknown_query_parameters)])
+    v1 = APIRouter(prefix="/v1")
     for router in (
         recommendations_router,
         movies_router,

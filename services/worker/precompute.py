@@ -9,7 +9,6 @@ other version get `OLD_VERSION_TTL_SECONDS` to live.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -20,12 +19,13 @@ from pathlib import Path
 import numpy as np
 from redis import Redis
 
-from ml.artifact import RecommendationList, ServingModel
+from ml.artifact import ServingModel
 from services.live_model import (
     OLD_VERSION_TTL_SECONDS,
     PRECOMPUTED_TOP_N,
     PREFIX,
     LiveModel,
+    encode_list,
     publish_live_model,
     recommendations_key,
 )
@@ -49,20 +49,6 @@ class PrecomputeReport:
     def users_per_second(self) -> float:
         """Throughput."""
         return self.users / self.seconds if self.seconds else 0.0
-
-
-def encode(recommendations: RecommendationList) -> str:
-    """Compact JSON of a list: `[[movie_id, score, explanation], ...]`."""
-    return json.dumps(
-        [[item.movie_id, round(item.score, 5), item.explanation] for item in recommendations],
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-
-
-def decode(raw: str | bytes) -> list[tuple[int, float, str]]:
-    """Inverse of `encode`."""
-    return [(int(m), float(s), str(e)) for m, s, e in json.loads(raw)]
 
 
 def active_users(model: ServingModel) -> list[int]:
@@ -111,7 +97,8 @@ def precompute_users(
     pipe = client.pipeline(transaction=False)
     for user_id in user_ids:
         fields = {
-            strategy: encode(model.recommend(user_id, top_n, strategy=strategy)) for strategy in strategies
+            strategy: encode_list(model.recommend(user_id, top_n, strategy=strategy))
+            for strategy in strategies
         }
         pipe.hset(recommendations_key(version, user_id), mapping=fields)  # type: ignore[arg-type]
         users += 1

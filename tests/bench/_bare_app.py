@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,10 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # As the API does after its startup: full collections no longer walk the libraries' objects
+        # (without this, they put 40-50 ms pauses into this endpoint's p99).
+        gc.collect()
+        gc.freeze()
         yield
         await client.connection_pool.disconnect()
 

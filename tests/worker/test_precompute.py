@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import redis
 
-from services.live_model import LiveModel, read_live_model, recommendations_key
+from ml.artifact import Recommendation
+from services.live_model import LiveModel, decode_list, encode_list, read_live_model, recommendations_key
 from services.worker.precompute import (
     chunked,
     count_version_keys,
-    decode,
     expire_other_versions,
     switch_live_model,
 )
@@ -20,11 +20,17 @@ class TestChunked:
         assert chunked([], 3) == []
 
 
-class TestDecode:
+class TestListCodec:
     def test_reads_compact_lists(self) -> None:
-        assert decode('[[5,4.5,"because you rated Heat 5 stars"]]') == [
-            (5, 4.5, "because you rated Heat 5 stars")
+        assert decode_list('[[5,4.5,"because you rated Heat 5 stars"]]') == [
+            [5, 4.5, "because you rated Heat 5 stars"]
         ]
+
+    def test_round_trips_scores_to_five_decimals_and_unicode(self) -> None:
+        item = Recommendation(movie_id=7, score=4.1234567, explanation="because you rated Amélie 5 stars")
+        raw = encode_list([item])
+        assert raw == '[[7,4.12346,"because you rated Amélie 5 stars"]]'.encode()
+        assert decode_list(raw) == [[7, 4.12346, "because you rated Amélie 5 stars"]]
 
 
 class TestSwitchLiveModel:

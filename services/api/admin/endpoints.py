@@ -19,8 +19,9 @@ from services.api.admin.service import RETRAIN_TASK
 from services.api.admin.service import admin as admin_service
 from services.api.deps import AdminKey, SessionDep, StateDep
 from services.api.errors import problem_responses
+from services.api.routing import StrictQueryRoute
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], route_class=StrictQueryRoute)
 
 
 @router.post(

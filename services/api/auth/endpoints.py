@@ -14,9 +14,10 @@ from services.api.auth.service import api_key as api_key_service
 from services.api.deps import MAX_INT, AdminKey, SessionDep, StateDep
 from services.api.errors import Conflict, problem_responses
 from services.api.redis_guard import RedisUnavailable
+from services.api.routing import StrictQueryRoute
 from services.api.transaction import after_commit
 
-router = APIRouter(prefix="/admin/api-keys", tags=["admin"])
+router = APIRouter(prefix="/admin/api-keys", tags=["admin"], route_class=StrictQueryRoute)
 
 
 @router.post(

@@ -15,23 +15,43 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
+from services.api.lua import LuaScript
 from services.api.redis_guard import RedisGuard, RedisUnavailable
 from services.live_model import PREFIX
 
 logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
-REPLIES = 3
-"""Replies the commands of `RateLimiter.queue` add to a pipeline."""
+
+COUNT_FUNCTION = """
+-- Count one request in this minute's counter (which expires after ttl seconds); return the new
+-- count and the previous minute's (false when it has none).
+local function count_request(current_key, previous_key, ttl)
+  local current = redis.call('INCR', current_key)
+  if current == 1 then redis.call('EXPIRE', current_key, ttl) end
+  return current, redis.call('GET', previous_key)
+end
+"""
+"""Lua defining `count_request`, for scripts that count a request along with other work."""
+
+COUNT = LuaScript(COUNT_FUNCTION + "return {count_request(KEYS[1], KEYS[2], ARGV[1])}")
 
 
 def rate_limit_key(key_id: int, window: int) -> str:
     """Counter of one key's requests in one minute."""
     return f"{PREFIX}:ratelimit:{key_id}:{window}"
+
+
+@dataclass(frozen=True, slots=True)
+class Counter:
+    """Where one request of a key is counted: the arguments of `count_request`."""
+
+    current_key: str
+    previous_key: str
+    ttl_seconds: int = 2 * WINDOW_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,34 +101,29 @@ class RateLimiter:
         self._warned_at = 0.0
 
     def hit(self, key_id: int) -> RateLimitStatus | None:
-        """Count one request of `key_id` (blocking client).
+        """Count one request of `key_id` (blocking client), in one round trip.
 
         Returns:
             The status for the response headers (`retry_after` set when over the limit); None when
             Redis is unavailable (fail open).
         """
         now = time.time()
-
-        def count(client: Redis) -> list[Any]:
-            pipe = client.pipeline(transaction=False)
-            self.queue(pipe, key_id, now)
-            return pipe.execute()
-
+        counter = self.counter(key_id, now)
         try:
-            replies = self.guard.run(count)
+            replies = self.guard.run(lambda client: COUNT.run(client, *_arguments(counter)))
         except (RedisUnavailable, RedisError) as exc:
             self.warn_unavailable(exc, now)
             return None
         return self.status_of(replies, now)
 
     async def ahit(self, key_id: int) -> RateLimitStatus | None:
-        """`hit` on the asyncio client: the same single round trip, without leaving the event loop."""
+        """`hit` on the asyncio client, without leaving the event loop."""
         now = time.time()
+        counter = self.counter(key_id, now)
 
         async def count(client: AsyncRedis) -> list[Any]:
-            async with client.pipeline(transaction=False) as pipe:
-                self.queue(pipe, key_id, now)
-                return await pipe.execute()
+            replies: list[Any] = await COUNT.arun(client, *_arguments(counter))
+            return replies
 
         try:
             replies = await self.guard.arun(count)
@@ -117,17 +132,15 @@ class RateLimiter:
             return None
         return self.status_of(replies, now)
 
-    def queue(self, pipe: Any, key_id: int, now: float) -> None:
-        """Add the `REPLIES` commands that count one request to a pipeline (so a caller can send them
-        along with its own commands, in one round trip)."""
-        current_key, previous_key = self._keys(key_id, now)
-        pipe.incr(current_key)
-        pipe.expire(current_key, 2 * WINDOW_SECONDS)
-        pipe.get(previous_key)
+    @staticmethod
+    def counter(key_id: int, now: float) -> Counter:
+        """Where a request of `key_id` made at `now` is counted (for scripts built on `COUNT_FUNCTION`)."""
+        window = int(now // WINDOW_SECONDS)
+        return Counter(rate_limit_key(key_id, window), rate_limit_key(key_id, window - 1))
 
-    def status_of(self, replies: Sequence[Any], now: float) -> RateLimitStatus:
-        """The status from the replies to `queue`'s commands."""
-        current, _, previous = replies[:REPLIES]
+    def status_of(self, counts: Sequence[Any], now: float) -> RateLimitStatus:
+        """The status from what `count_request` returned (this minute's count, the previous one's)."""
+        current, previous = counts[0], counts[1]
         return self._status(int(current), int(previous or 0), now)
 
     def warn_unavailable(self, exc: BaseException, now: float) -> None:
@@ -135,11 +148,6 @@ class RateLimiter:
         if now - self._warned_at > 60:
             self._warned_at = now
             logger.warning("rate limits are not enforced: Redis is unavailable (%s)", exc)
-
-    @staticmethod
-    def _keys(key_id: int, now: float) -> tuple[str, str]:
-        window = int(now // WINDOW_SECONDS)
-        return rate_limit_key(key_id, window), rate_limit_key(key_id, window - 1)
 
     def _status(self, current: int, previous: int, now: float) -> RateLimitStatus:
         elapsed = now % WINDOW_SECONDS
@@ -153,3 +161,7 @@ class RateLimiter:
             reset_seconds=max(1, math.ceil(WINDOW_SECONDS - elapsed)),
             retry_after=retry_after,
         )
+
+
+def _arguments(counter: Counter) -> tuple[list[str], list[int]]:
+    return [counter.current_key, counter.previous_key], [counter.ttl_seconds]

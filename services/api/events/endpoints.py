@@ -13,8 +13,9 @@ from services.api.errors import problem_responses
 from services.api.events.schemas import MAX_EVENTS_PER_REQUEST, EventCreate, EventsAccepted
 from services.api.events.service import event as event_service
 from services.api.idempotency import IdempotencyKeyHeader, run_idempotent
+from services.api.routing import StrictQueryRoute
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=StrictQueryRoute)
 
 EventsBody = Annotated[
     EventCreate | Annotated[list[EventCreate], Field(min_length=1, max_length=MAX_EVENTS_PER_REQUEST)],

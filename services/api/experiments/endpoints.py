@@ -26,10 +26,11 @@ from services.api.experiments.service import announce_change, experiment_snapsho
 from services.api.experiments.service import experiment as experiment_service
 from services.api.idempotency import IdempotencyKeyHeader, run_idempotent
 from services.api.redis_guard import RedisUnavailable
+from services.api.routing import StrictQueryRoute
 from services.api.state import AppState
 from services.api.transaction import after_commit
 
-router = APIRouter(tags=["experiments"])
+router = APIRouter(tags=["experiments"], route_class=StrictQueryRoute)
 
 
 def _publish_after_commit(session: Session, state: AppState, experiment: Experiment) -> None:

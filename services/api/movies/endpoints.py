@@ -11,9 +11,10 @@ from services.api.deps import MovieId, ReadKey, SessionDep, StateDep
 from services.api.errors import problem_responses
 from services.api.movies.schemas import MovieDetail, MoviePage, MovieSearchHit
 from services.api.movies.service import movie as movie_service
+from services.api.routing import StrictQueryRoute
 from services.api.schemas import NO_NUL
 
-router = APIRouter(prefix="/movies", tags=["movies"])
+router = APIRouter(prefix="/movies", tags=["movies"], route_class=StrictQueryRoute)
 
 
 def get_movie(movie_id: MovieId, session: SessionDep) -> Movie:

@@ -16,17 +16,42 @@ live as long as it does. A new rating deletes the user's hash, every field at on
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
+from services.api.auth.ratelimit import COUNT_FUNCTION, Counter
+from services.api.lua import Arg, LuaScript
 from services.api.recommendations.engine import Scored
-from services.live_model import recommendations_key
+from services.live_model import decode_list, encode_list, recommendations_key
 
 COLD_START_FIELD = "cold_start"
+
+COUNT_AND_READ = LuaScript(
+    COUNT_FUNCTION
+    + """
+-- ARGV[1] is the rate-limit counter's TTL, or '' to count nothing; when given, KEYS[1] and KEYS[2]
+-- are the counters (see count_request). The other KEYS are users' hashes: for each in turn, ARGV
+-- holds how many fields to read, then the fields. Returns the two counts (when counting), then
+-- for each hash whether it exists and the values of its fields.
+local out, first, a = {}, 1, 2
+if ARGV[1] ~= '' then
+  out[1], out[2] = count_request(KEYS[1], KEYS[2], ARGV[1])
+  first = 3
+end
+for i = first, #KEYS do
+  local n = tonumber(ARGV[a])
+  out[#out + 1] = redis.call('EXISTS', KEYS[i])
+  out[#out + 1] = redis.call('HMGET', KEYS[i], unpack(ARGV, a + 1, a + n))
+  a = a + n + 1
+end
+return out
+"""
+)
+"""Count a request against its key's rate limit and read users' lists: one command, one round trip."""
 
 
 def cache_field(strategy: str, *, genre: str | None = None, exclude_seen: bool = True) -> str:
@@ -37,18 +62,6 @@ def cache_field(strategy: str, *, genre: str | None = None, exclude_seen: bool =
     if not exclude_seen:
         field += "|seen"
     return field
-
-
-def encode(items: Sequence[Scored]) -> str:
-    """A list in the cache's JSON format."""
-    return json.dumps(
-        [[item.movie_id, round(item.score, 6), item.explanation] for item in items], separators=(",", ":")
-    )
-
-
-def decode(raw: bytes | str) -> list[Scored]:
-    """Inverse of `encode`."""
-    return list(scored(json.loads(raw)))
 
 
 def scored(entries: Iterable[Sequence[Any]]) -> Iterator[Scored]:
@@ -83,24 +96,45 @@ class CacheLookup:
 
 def read_many(client: Redis, lookups: Sequence[CacheLookup]) -> list[CacheRead]:
     """Read several users' fields in one round trip."""
-    pipe = client.pipeline(transaction=False)
-    queue_reads(pipe, lookups)
-    return parse_reads(lookups, pipe.execute())
+    return _parse_reads(lookups, COUNT_AND_READ.run(client, *_arguments(lookups, None)))
 
 
-def queue_reads(pipe: Any, lookups: Sequence[CacheLookup]) -> None:
-    """Add the reads of `lookups` to a pipeline (blocking or asyncio)."""
+async def acount_and_read(
+    client: AsyncRedis, lookups: Sequence[CacheLookup], counter: Counter | None
+) -> tuple[list[Any] | None, list[CacheRead]]:
+    """Count a request (when `counter` is given) and read several users' fields, in one round trip.
+
+    Returns:
+        What `count_request` returned (None when not counting), and the reads.
+    """
+    replies = await COUNT_AND_READ.arun(client, *_arguments(lookups, counter))
+    counts = None
+    if counter is not None:
+        counts, replies = replies[:2], replies[2:]
+    return counts, _parse_reads(lookups, replies)
+
+
+def _arguments(lookups: Sequence[CacheLookup], counter: Counter | None) -> tuple[list[str], list[Arg]]:
+    keys: list[str] = []
+    args: list[Arg] = [""]
+    if counter is not None:
+        keys += [counter.current_key, counter.previous_key]
+        args[0] = counter.ttl_seconds
     for lookup in lookups:
-        pipe.exists(lookup.key)
-        pipe.hmget(lookup.key, [*lookup.fields, COLD_START_FIELD])
+        keys.append(lookup.key)
+        args.append(len(lookup.fields) + 1)
+        args += lookup.fields
+        args.append(COLD_START_FIELD)
+    return keys, args
 
 
-def parse_reads(lookups: Sequence[CacheLookup], replies: Sequence[Any]) -> list[CacheRead]:
-    """What `queue_reads` got back."""
+def _parse_reads(lookups: Sequence[CacheLookup], replies: Sequence[Any]) -> list[CacheRead]:
     out = []
     for i, lookup in enumerate(lookups):
         exists, values = replies[2 * i], replies[2 * i + 1]
-        lists = {field: json.loads(raw) for field, raw in zip(lookup.fields, values[:-1], strict=True) if raw}
+        lists = {
+            field: decode_list(raw) for field, raw in zip(lookup.fields, values[:-1], strict=True) if raw
+        }
         out.append(CacheRead(bool(exists), lists, values[-1] is not None))
     return out
 
@@ -123,7 +157,7 @@ def write_many(client: Redis, writes: Sequence[CacheWrite], ttl_seconds: int) ->
     pipe = client.pipeline(transaction=False)
     for write in writes:
         key = recommendations_key(write.version, write.user_id)
-        mapping: dict[str | bytes, bytes | float | int | str] = {write.field: encode(write.items)}
+        mapping: dict[str | bytes, bytes | float | int | str] = {write.field: encode_list(write.items)}
         if write.cold_start:
             mapping[COLD_START_FIELD] = "1"
         pipe.hset(key, mapping=mapping)

@@ -5,10 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
-from services.api.deps import K, MovieId, ReadKey, ReadKeyCountedLater, StateDep, UserId, counted_later
+from services.api.deps import (
+    K,
+    MovieId,
+    ReadKey,
+    ReadKeyCountedLater,
+    StateDep,
+    UserId,
+    app_state,
+    counted_later,
+)
 from services.api.errors import problem_responses
 from services.api.movies.schemas import MovieRead
 from services.api.recommendations.engine import MovieFacts, Scored
@@ -25,8 +35,9 @@ from services.api.recommendations.schemas import (
 )
 from services.api.recommendations.service import ServedList
 from services.api.recommendations.service import recommendation as recommendation_service
+from services.api.routing import StrictQueryRoute
 
-router = APIRouter(tags=["recommendations"])
+router = APIRouter(tags=["recommendations"], route_class=StrictQueryRoute)
 
 GenreQuery = Annotated[
     str | None,
@@ -55,12 +66,17 @@ def _recommended(items: list[tuple[MovieFacts, Scored]]) -> list[RecommendedMovi
     ]
 
 
+def _json_response(payload: dict[str, Any]) -> Response:
+    """A JSON response encoded by orjson: on the cache-hit path, stdlib `json` was a tenth of the time."""
+    return Response(orjson.dumps(payload), media_type="application/json")
+
+
 def _read_json(served: ServedList, request_id: UUID) -> dict[str, Any]:
     """`RecommendationsRead` as plain JSON data, built directly: this is the cache-hit path."""
     assignment = served.assignment
     return {
         "user_id": served.user_id,
-        "request_id": str(request_id),
+        "request_id": request_id,
         "model_version": served.model_version,
         "strategy": served.strategy,
         "experiment": {"id": assignment.experiment_id, "name": assignment.experiment_name}
@@ -91,26 +107,25 @@ def _read_json(served: ServedList, request_id: UUID) -> dict[str, Any]:
 async def get_user_recommendations(
     request: Request,
     user_id: UserId,
-    state: StateDep,
     principal: ReadKeyCountedLater,
     k: K = 10,
     genre: GenreQuery = None,
     exclude_seen: ExcludeSeenQuery = True,
-) -> JSONResponse:
+) -> Response:
     """A user's top-k movies: cached when possible, with the user's A/B variant applied.
 
     A user the model does not know (or that does not exist yet) gets a cold-start list, flagged.
     An unknown `genre` is a 404 whose detail lists the catalog's genres.
     """
     served = await recommendation_service.arecommend(
-        state,
+        app_state(request),
         user_ids=[user_id],
         k=k,
         genre=genre,
         exclude_seen=exclude_seen,
         count=counted_later(request, principal),
     )
-    return JSONResponse(_read_json(served[0], request.state.request_id))
+    return _json_response(_read_json(served[0], request.state.request_id))
 
 
 @router.post(
@@ -119,11 +134,11 @@ async def get_user_recommendations(
     responses=problem_responses(401, 403, 404, 413, 422, 429, 503),
 )
 async def post_batch_recommendations(
-    request: Request, body: BatchRecommendationsRequest, state: StateDep, principal: ReadKeyCountedLater
-) -> JSONResponse:
+    request: Request, body: BatchRecommendationsRequest, principal: ReadKeyCountedLater
+) -> Response:
     """Recommendations for up to 100 users in one call (one cache round trip, one database query)."""
     served = await recommendation_service.arecommend(
-        state,
+        app_state(request),
         user_ids=body.user_ids,
         k=body.k,
         genre=body.genre,
@@ -131,7 +146,7 @@ async def post_batch_recommendations(
         count=counted_later(request, principal),
     )
     request_id = request.state.request_id
-    return JSONResponse({"results": [_read_json(item, request_id) for item in served]})
+    return _json_response({"results": [_read_json(item, request_id) for item in served]})
 
 
 @router.post(

@@ -7,6 +7,7 @@ one) and any other versions an experiment's variants serve.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import threading
@@ -261,6 +262,17 @@ class LoadedModel:
         return self._title_index
 
 
+def freeze_heap() -> None:
+    """Move every object alive now out of the garbage collector's reach.
+
+    A loaded model, the catalog and the libraries are a few hundred thousand long-lived objects; a
+    full collection walked them all (over 100 ms on MovieLens 100K), stalling every request in
+    flight. Frozen objects are still freed by reference counting when a model is swapped out.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 class ModelRegistry:
     """The live model and the other versions experiments serve, loaded off the request path.
 
@@ -330,6 +342,7 @@ class ModelRegistry:
                     current.version if current else "nothing",
                 )
                 raise
+            freeze_heap()
         self._live = model  # one reference assignment: requests see the old or the new model
         with self._lock:
             self._others.pop(pointer.version, None)
@@ -387,6 +400,7 @@ class ModelRegistry:
             except (OSError, ValueError, KeyError, ModelError) as exc:
                 logger.exception("cannot load model %s", version)
                 raise ModelVersionNotFound(version) from exc
+            freeze_heap()
             self._remember(model)
             return model
 

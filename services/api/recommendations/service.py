@@ -14,15 +14,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi.concurrency import run_in_threadpool
 from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from services.api.auth.ratelimit import REPLIES as RATE_LIMIT_REPLIES
 from services.api.auth.ratelimit import RateLimitStatus
 from services.api.errors import MovierecError, NotFound
 from services.api.experiments.service import Assignment
@@ -103,6 +101,10 @@ def _take(
     return out
 
 
+def _variant_version(assignment: Assignment | None) -> str | None:
+    return assignment.variant.model_version if assignment is not None else None
+
+
 @dataclass(frozen=True, slots=True)
 class RequestCount:
     """A request still to be counted against its API key's rate limit, and what to do with the result
@@ -148,7 +150,7 @@ class RecommendationService:
             ModelNotReady: No model is loaded.
             UnknownGenre: `genre` is not in the catalog.
         """
-        plans = self._plans(state, user_ids, genre, exclude_seen)
+        plans = self._plans(state, self._assign(state, user_ids), genre, exclude_seen)
         lookups = [plan.lookup() for plan in plans]
         reads: list[cache.CacheRead | None]
         try:
@@ -177,7 +179,8 @@ class RecommendationService:
         Raises:
             RateLimited: From `count.settle`, before anything is computed or logged.
         """
-        if not all(state.models.is_loaded(self._variant_version(state, u)) for u in dict.fromkeys(user_ids)):
+        assignments = self._assign(state, user_ids)
+        if not all(state.models.is_loaded(_variant_version(a)) for a in assignments.values()):
             # A variant's model version must be loaded from disk first: not on the event loop.
             if count is not None:
                 count.settle(await state.limiter.ahit(count.key_id))
@@ -185,35 +188,29 @@ class RecommendationService:
                 lambda: self.recommend(state, user_ids=user_ids, k=k, genre=genre, exclude_seen=exclude_seen)
             )
         try:
-            plans = self._plans(state, user_ids, genre, exclude_seen)
+            plans = self._plans(state, assignments, genre, exclude_seen)
         except MovierecError:
             if count is not None:  # a refused request counts too
                 count.settle(await state.limiter.ahit(count.key_id))
             raise
         lookups = [plan.lookup() for plan in plans]
         now = time.time()
-
-        async def read(client: AsyncRedis) -> list[Any]:
-            async with client.pipeline(transaction=False) as pipe:
-                if count is not None:
-                    state.limiter.queue(pipe, count.key_id, now)
-                cache.queue_reads(pipe, lookups)
-                return await pipe.execute()
-
+        counter = state.limiter.counter(count.key_id, now) if count is not None else None
         reads: list[cache.CacheRead | None]
         status: RateLimitStatus | None = None
         try:
-            replies = await state.redis.arun(read)
+            counts, found = await state.redis.arun(
+                lambda client: cache.acount_and_read(client, lookups, counter)
+            )
         except (RedisUnavailable, RedisError) as exc:
             self._log_read_error(exc)
             if count is not None:
                 state.limiter.warn_unavailable(exc, now)
             reads = [None] * len(plans)
         else:
-            if count is not None:
-                status = state.limiter.status_of(replies, now)
-                replies = replies[RATE_LIMIT_REPLIES:]
-            reads = list(cache.parse_reads(lookups, replies))
+            if counts is not None:
+                status = state.limiter.status_of(counts, now)
+            reads = list(found)
         if count is not None:
             count.settle(status)
         served, misses = self._from_cache_all(state, plans, reads, k)
@@ -222,9 +219,9 @@ class RecommendationService:
         return self._finish(state, plans, served)
 
     @staticmethod
-    def _variant_version(state: AppState, user_id: int) -> str | None:
-        assignment = state.experiments.assign(user_id)
-        return assignment.variant.model_version if assignment is not None else None
+    def _assign(state: AppState, user_ids: Sequence[int]) -> dict[int, Assignment | None]:
+        """Each distinct user's variant, in order."""
+        return {user_id: state.experiments.assign(user_id) for user_id in dict.fromkeys(user_ids)}
 
     @staticmethod
     def _log_read_error(exc: Exception) -> None:
@@ -232,10 +229,17 @@ class RecommendationService:
             logger.warning("cache read failed: %s", exc)
 
     def _plans(
-        self, state: AppState, user_ids: Sequence[int], genre: str | None, exclude_seen: bool
+        self,
+        state: AppState,
+        assignments: dict[int, Assignment | None],
+        genre: str | None,
+        exclude_seen: bool,
     ) -> list[_Plan]:
         live = state.models.require_live()
-        return [self._plan(state, live, user_id, genre, exclude_seen) for user_id in dict.fromkeys(user_ids)]
+        return [
+            self._plan(state, live, user_id, assignment, genre, exclude_seen)
+            for user_id, assignment in assignments.items()
+        ]
 
     def _from_cache_all(
         self, state: AppState, plans: Sequence[_Plan], reads: Sequence[cache.CacheRead | None], k: int
@@ -259,9 +263,14 @@ class RecommendationService:
         return [served[plan.user_id] for plan in plans]
 
     def _plan(
-        self, state: AppState, live: LoadedModel, user_id: int, genre: str | None, exclude_seen: bool
+        self,
+        state: AppState,
+        live: LoadedModel,
+        user_id: int,
+        assignment: Assignment | None,
+        genre: str | None,
+        exclude_seen: bool,
     ) -> _Plan:
-        assignment = state.experiments.assign(user_id)
         variant = assignment.variant if assignment is not None else None
         model = live
         if variant is not None and variant.model_version is not None:

@@ -10,11 +10,12 @@ from fastapi.responses import JSONResponse
 from services.api.deps import ReadKey, SessionDep, StateDep, UserId, WriteKey
 from services.api.errors import problem_responses
 from services.api.idempotency import IdempotencyKeyHeader, run_idempotent
+from services.api.routing import StrictQueryRoute
 from services.api.users.schemas import RatingCreate, RatingPage, RatingRead, UserCreate, UserRead
 from services.api.users.service import rating as rating_service
 from services.api.users.service import user as user_service
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], route_class=StrictQueryRoute)
 
 
 @router.post(
