@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     """How often logged A/B exposures are written to the database, in one INSERT per batch."""
     API_IDEMPOTENCY_TTL: timedelta = timedelta(hours=24)
     """How long the response to an `Idempotency-Key` is kept and replayed to retries."""
+    API_FAST_PATH: bool = True
+    """Serve plainly valid `GET /v1/users/{id}/recommendations` requests of recently verified keys
+    without routing and validation; false sends them through the framework like the others."""
     API_BACKGROUND_TASKS: bool = True
     """Run the model watcher and the exposure flusher in the API process (tests turn this off)."""
 

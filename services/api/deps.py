@@ -20,6 +20,8 @@ from services.api.state import AppState
 # clients, so the API accepts ids up to JavaScript's Number.MAX_SAFE_INTEGER.
 MAX_ID = 2**53 - 1
 MAX_INT = 2**31 - 1
+MAX_K = 100
+"""Most movies one list may ask for."""
 
 
 def app_state(request: Request) -> AppState:
@@ -110,4 +112,6 @@ ReadKeyCountedLater = Annotated[Principal, Depends(ScopedApiKey("read", counted=
 UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="The user's id.", examples=[42])]
 MovieId = Annotated[int, Path(ge=1, le=MAX_ID, description="The movie's id.", examples=[1])]
 ExperimentId = Annotated[int, Path(ge=1, le=MAX_INT, description="The experiment's id.", examples=[1])]
-K = Annotated[int, Query(ge=1, le=100, description="How many movies to return (1-100).", examples=[10])]
+K = Annotated[
+    int, Query(ge=1, le=MAX_K, description=f"How many movies to return (1-{MAX_K}).", examples=[10])
+]

@@ -37,6 +37,7 @@ from services.api.movies.endpoints import router as movies_router
 from services.api.movies.service import TitleSearch
 from services.api.recommendations.endpoints import router as recommendations_router
 from services.api.recommendations.engine import ModelRegistry, freeze_heap
+from services.api.recommendations.fast_path import UserListFastPath
 from services.api.recommendations.service import InvalidationQueue
 from services.api.redis_guard import RedisGuard, create_async_redis_client, create_redis_client
 from services.api.state import AppState
@@ -253,6 +254,8 @@ def create_app(
     register_error_handlers(app)
     # Added innermost first: metrics see every response, including CORS preflights and 500s.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.API_MAX_BODY_BYTES)
+    if settings.API_FAST_PATH:
+        app.add_middleware(UserListFastPath)
     app.add_middleware(RequestContextMiddleware)
     if settings.API_CORS_ORIGINS:
         app.add_middleware(

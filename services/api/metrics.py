@@ -13,6 +13,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._request_children: dict[tuple[str, str, int], tuple[Histogram, Counter]] = {}
         self.requests = Counter(
             "movierec_http_requests",
             "HTTP requests answered, by route template, method and status code.",
@@ -33,6 +34,7 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.cache_results = {result: self.cache.labels(result) for result in ("hit", "miss", "bypass")}
         self.model_info = Gauge(
             "movierec_model_info",
             "The model version served (value 1) and its loading time.",
@@ -66,12 +68,31 @@ class Metrics:
             "Requests refused with 429.",
             registry=self.registry,
         )
+        self.fast_path = Counter(
+            "movierec_fast_path_requests",
+            "User-list requests served without routing and validation (plainly valid, known key).",
+            registry=self.registry,
+        )
         self.redis_up = Gauge(
             "movierec_redis_available",
             "1 while Redis answers, 0 while the circuit breaker skips it.",
             registry=self.registry,
         )
         self.redis_up.set(1)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count and time one answered request.
+
+        The labelled children are looked up once per (method, route, status), a bounded set: the
+        lookup took longer than the counting.
+        """
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.latency.labels(method, route), self.requests.labels(method, route, str(status)))
+            self._request_children[key] = children
+        children[0].observe(seconds)
+        children[1].inc()
 
     def set_model(self, version: str, loaded_at: float) -> None:
         """Report `version` as the one served."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +21,9 @@ from services.api.request_context import uuid7
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_RAW = REQUEST_ID_HEADER.lower().encode()
+ROUTE_TEMPLATE_KEY = "movierec.route_template"
+"""Where a request served without the router names its route, for the metrics."""
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -45,11 +48,15 @@ class RequestContextMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = MutableHeaders(scope=message)
-                headers[REQUEST_ID_HEADER] = str(request_id)
+                # Appended as raw pairs: no response sets these itself, so nothing to replace.
+                headers = [*message.get("headers", ()), (_REQUEST_ID_RAW, str(request_id).encode())]
                 rate_limit = state.get("rate_limit")
                 if rate_limit is not None:
-                    headers.update(rate_limit.headers())
+                    headers += [
+                        (name.lower().encode(), value.encode())
+                        for name, value in rate_limit.headers().items()
+                    ]
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -66,6 +73,9 @@ class RequestContextMiddleware:
 
 def route_template(scope: Scope) -> str | None:
     """The path template of the matched route ("/v1/users/{user_id}/recommendations"), if any."""
+    named = scope.get(ROUTE_TEMPLATE_KEY)
+    if named is not None:
+        return str(named)
     # FastAPI keeps the full path of a route included with a prefix in its route context.
     context = scope.get("fastapi", {}).get("effective_route_context")
     path = getattr(context, "path", None)
@@ -102,8 +112,7 @@ class MetricsMiddleware:
         finally:
             path = template or route_template(scope) or "unmatched"
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            self.metrics.latency.labels(method, path).observe(time.perf_counter() - started)
-            self.metrics.requests.labels(method, path, str(status)).inc()
+            self.metrics.observe_request(method, path, status, time.perf_counter() - started)
 
 
 class BodyTooLarge(HTTPException):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-from uuid import UUID
+from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
@@ -33,8 +31,15 @@ from services.api.recommendations.schemas import (
     SimilarMoviesRead,
     TitleMatchRead,
 )
-from services.api.recommendations.service import ServedList
 from services.api.recommendations.service import recommendation as recommendation_service
+from services.api.recommendations.user_list import (
+    DEFAULT_K,
+    MAX_GENRE_LENGTH,
+    UserListQuery,
+    json_response,
+    list_json,
+    serve_user_list,
+)
 from services.api.routing import StrictQueryRoute
 
 router = APIRouter(tags=["recommendations"], route_class=StrictQueryRoute)
@@ -42,7 +47,10 @@ router = APIRouter(tags=["recommendations"], route_class=StrictQueryRoute)
 GenreQuery = Annotated[
     str | None,
     Query(
-        min_length=1, max_length=50, description="Only movies of this genre (any case).", examples=["Comedy"]
+        min_length=1,
+        max_length=MAX_GENRE_LENGTH,
+        description="Only movies of this genre (any case).",
+        examples=["Comedy"],
     ),
 ]
 ExcludeSeenQuery = Annotated[bool, Query(description="Leave out movies the user has rated.", examples=[True])]
@@ -66,39 +74,6 @@ def _recommended(items: list[tuple[MovieFacts, Scored]]) -> list[RecommendedMovi
     ]
 
 
-def _json_response(payload: dict[str, Any]) -> Response:
-    """A JSON response encoded by orjson: on the cache-hit path, stdlib `json` was a tenth of the time."""
-    return Response(orjson.dumps(payload), media_type="application/json")
-
-
-def _read_json(served: ServedList, request_id: UUID) -> dict[str, Any]:
-    """`RecommendationsRead` as plain JSON data, built directly: this is the cache-hit path."""
-    assignment = served.assignment
-    return {
-        "user_id": served.user_id,
-        "request_id": request_id,
-        "model_version": served.model_version,
-        "strategy": served.strategy,
-        "experiment": {"id": assignment.experiment_id, "name": assignment.experiment_name}
-        if assignment
-        else None,
-        "variant": {"id": assignment.variant.id, "name": assignment.variant.name} if assignment else None,
-        "cold_start": served.cold_start,
-        "source": served.source,
-        "items": [
-            {
-                "id": facts.movie_id,
-                "title": facts.title,
-                "year": facts.year,
-                "genres": list(facts.genres),
-                "score": scored.score,
-                "explanation": scored.explanation,
-            }
-            for facts, scored in served.items
-        ],
-    }
-
-
 @router.get(
     "/users/{user_id}/recommendations",
     response_model=RecommendationsRead,
@@ -108,7 +83,7 @@ async def get_user_recommendations(
     request: Request,
     user_id: UserId,
     principal: ReadKeyCountedLater,
-    k: K = 10,
+    k: K = DEFAULT_K,
     genre: GenreQuery = None,
     exclude_seen: ExcludeSeenQuery = True,
 ) -> Response:
@@ -117,15 +92,7 @@ async def get_user_recommendations(
     A user the model does not know (or that does not exist yet) gets a cold-start list, flagged.
     An unknown `genre` is a 404 whose detail lists the catalog's genres.
     """
-    served = await recommendation_service.arecommend(
-        app_state(request),
-        user_ids=[user_id],
-        k=k,
-        genre=genre,
-        exclude_seen=exclude_seen,
-        count=counted_later(request, principal),
-    )
-    return _json_response(_read_json(served[0], request.state.request_id))
+    return await serve_user_list(request, principal, UserListQuery(user_id, k, genre, exclude_seen))
 
 
 @router.post(
@@ -146,7 +113,7 @@ async def post_batch_recommendations(
         count=counted_later(request, principal),
     )
     request_id = request.state.request_id
-    return _json_response({"results": [_read_json(item, request_id) for item in served]})
+    return json_response({"results": [list_json(item, request_id) for item in served]})
 
 
 @router.post(

@@ -252,7 +252,7 @@ class RecommendationService:
                 misses.append((plan, read))
                 continue
             served[plan.user_id] = self._served(plan, read.cold_start, "cache", items)
-            state.metrics.cache.labels("hit").inc()
+            state.metrics.cache_results["hit"].inc()
         return served, misses
 
     @staticmethod
@@ -339,7 +339,7 @@ class RecommendationService:
             served[plan.user_id] = self._served(
                 plan, computed.cold_start, "model", _take(plan.model, computed.items, k, plan.genre)
             )
-            state.metrics.cache.labels("miss" if redis_up else "bypass").inc()
+            state.metrics.cache_results["miss" if redis_up else "bypass"].inc()
             # A list computed from stale ratings (database down) is served but not cached.
             if redis_up and current:
                 writes.append(
