@@ -48,10 +48,14 @@ class Supervisor:
         self.oneshots: set[str] = set()
         self._stopping = False
 
+    def log_path(self, name: str) -> Path:
+        """Where the child `name` writes its output."""
+        return self.log_dir / f"{name}.log"
+
     def start(self, spec: ServiceSpec) -> subprocess.Popen[bytes]:
         """Start one child with its output in its log file."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / f"{spec.name}.log").open("ab")
+        log = self.log_path(spec.name).open("ab")
         env = {**os.environ, **(spec.env or {})}
         process = subprocess.Popen(
             list(spec.command), stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent
@@ -60,7 +64,7 @@ class Supervisor:
         self.children[spec.name] = process
         if spec.oneshot:
             self.oneshots.add(spec.name)
-        logger.info("started %s (pid %d), log: %s", spec.name, process.pid, self.log_dir / f"{spec.name}.log")
+        logger.info("started %s (pid %d), log: %s", spec.name, process.pid, self.log_path(spec.name))
         return process
 
     def _handle_signal(self, signum: int, _frame: FrameType | None) -> None:

@@ -105,12 +105,16 @@ def _ensure_data(urls: ServiceUrls) -> None:
         console.print(f"database has {ratings:,} ratings")
 
 
-def _ensure_model(urls: ServiceUrls) -> None:
-    """Train the first model on the worker when nothing is served yet."""
+def _ensure_model(urls: ServiceUrls, supervisor: Supervisor) -> None:
+    """Train the first model on the worker when nothing is served yet.
+
+    Raises:
+        typer.Exit: The worker exited during the training (its log is named).
+    """
     from redis import Redis
 
     from services.live_model import read_live_model
-    from services.worker.cli import train
+    from services.worker.cli import print_result, train_on_worker
 
     client = Redis.from_url(urls.redis_url)
     try:
@@ -121,13 +125,24 @@ def _ensure_model(urls: ServiceUrls) -> None:
         console.print(f"serving model {live.version}")
         return
     console.print("no model is served yet: training the first one (about a minute on MovieLens 100K)")
+    worker_log = supervisor.log_path("worker")
+
+    def worker_alive() -> bool:
+        process = supervisor.children.get("worker")
+        return process is not None and process.poll() is None
+
     try:
-        train(wait=True, sync=False)
-    except typer.Exit as exc:
-        if exc.exit_code:
-            console.print(
-                "[yellow]the first training did not produce a served model; see .data/logs/worker.log[/]"
-            )
+        result = train_on_worker(True, worker_alive=worker_alive)
+    except typer.Exit:
+        if not worker_alive():
+            console.print(f"[red]the worker stopped; its log: {worker_log}[/]")
+            raise
+        console.print(f"[yellow]the first training failed; see {worker_log}[/]")
+        return
+    if result is not None:
+        print_result(result)
+        if result.get("status") != "promoted":
+            console.print(f"[yellow]the first training did not produce a served model; see {worker_log}[/]")
 
 
 def up() -> None:
@@ -146,7 +161,7 @@ def up() -> None:
             for endpoint in endpoints:
                 supervisor.start(endpoint.spec)
             _wait_healthy(endpoints, supervisor)
-            _ensure_model(urls)
+            _ensure_model(urls, supervisor)
             front = frontend(settings, urls)
             for endpoint in front:
                 supervisor.start(endpoint.spec)

@@ -10,8 +10,9 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -19,10 +20,14 @@ from rich.table import Table
 from services.cli.common import console, fail, services
 from services.settings import get_settings
 
+if TYPE_CHECKING:
+    from celery import Celery
+
 EXIT_REJECTED = 3
 
 
-def _print_result(result: dict[str, Any]) -> None:
+def print_result(result: dict[str, Any]) -> None:
+    """A retrain's outcome as a table."""
     status = result.get("status", "?")
     colour = {"promoted": "green", "rejected": "yellow", "already_running": "cyan"}.get(status, "red")
     table = Table(show_header=False, box=None)
@@ -53,10 +58,10 @@ def train(wait: bool = True, sync: bool = False) -> None:
 
     Exit code: 0 when the new model is served or a retrain was already running, 3 when the quality gate rejected it, 1 on failure.
     """
-    result = _train_here() if sync else _train_on_worker(wait)
+    result = _train_here() if sync else train_on_worker(wait)
     if result is None:
         return
-    _print_result(result)
+    print_result(result)
     _exit_for(result)
 
 
@@ -92,15 +97,34 @@ def _train_here() -> dict[str, Any]:
     return outcome.to_dict()
 
 
-def _train_on_worker(wait: bool) -> dict[str, Any] | None:
-    from services.worker.celery_app import RETRAIN_TASK, app
+def train_on_worker(
+    wait: bool, *, worker_alive: Callable[[], bool] | None = None, celery: Celery | None = None
+) -> dict[str, Any] | None:
+    """Queue a retrain; with `wait`, follow it to its result.
 
-    async_result = app.send_task(RETRAIN_TASK, kwargs={"trigger": "manual"})
+    Args:
+        wait: Wait for the result (else return None once queued).
+        worker_alive: When given, checked while waiting: a worker this process started that has
+            exited will not take the task, so waiting stops with an error instead of forever.
+        celery: The Celery app to queue on (default: the worker's, configured from the settings).
+
+    Raises:
+        typer.Exit: The retrain failed, or the worker exited.
+    """
+    from services.worker.celery_app import RETRAIN_TASK
+
+    if celery is None:
+        from services.worker.celery_app import app
+
+        celery = app
+    async_result = celery.send_task(RETRAIN_TASK, kwargs={"trigger": "manual"})
     console.print(f"queued {RETRAIN_TASK} as task {async_result.id}")
     if not wait:
         return None
     with console.status("waiting for a worker") as status:
         while not async_result.ready():
+            if worker_alive is not None and not worker_alive():
+                raise fail("the worker exited before the retrain finished")
             info = async_result.info if isinstance(async_result.info, dict) else {}
             state = async_result.state
             status.update(f"{state.lower()}: {info.get('stage', '')}" if state != "PENDING" else "queued")
