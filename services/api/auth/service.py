@@ -41,6 +41,7 @@ _BOOTSTRAP_LOCK_ID = 0x6D6F7669  # "movi"
 # A key seen in the last `ttl` seconds is trusted without the database; an older entry is still
 # used while the database is unreachable, for at most this long.
 _STALE_FOR_SECONDS = 3600.0
+_REFRESH_CLAIM_SECONDS = 2.0
 
 
 def generate_key() -> str:
@@ -114,6 +115,7 @@ class KeyCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: dict[str, tuple[Principal | None, float]] = {}
+        self._refreshing: dict[str, float] = {}
         self._used: set[int] = set()
         self._lock = threading.Lock()
 
@@ -132,6 +134,19 @@ class KeyCache:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
         self._entries[digest] = (principal, time.monotonic())
+        self._refreshing.pop(digest, None)
+
+    def claim_refresh(self, digest: str) -> bool:
+        """Whether the caller should re-check an expired entry: True for one caller at a time (for
+        `_REFRESH_CLAIM_SECONDS`, in case it fails); the others keep using the entry meanwhile, so a
+        busy key costs one database query per TTL, not one per request in flight."""
+        now = time.monotonic()
+        with self._lock:
+            claimed_at = self._refreshing.get(digest)
+            if claimed_at is not None and now - claimed_at < _REFRESH_CLAIM_SECONDS:
+                return False
+            self._refreshing[digest] = now
+            return True
 
     def forget(self, digest: str) -> None:
         """Drop one key (it was revoked)."""
@@ -254,7 +269,9 @@ def announce_revocation(client: Redis, key_hash: str) -> None:
 
 def cached_principal(cache: KeyCache, secret: str | None) -> Principal | None:
     """The principal of a key verified in the last seconds, without any I/O; None if the database
-    must be asked.
+    must be asked. When an entry expires, one request asks the database and the others in flight
+    keep the previous verdict until it answers (a revocation is also announced to every instance
+    at once, see `announce_revocation`).
 
     Raises:
         Unauthorized: No key, or a key known (recently) to be unknown or revoked.
@@ -263,10 +280,13 @@ def cached_principal(cache: KeyCache, secret: str | None) -> Principal | None:
         raise Unauthorized("This operation needs an API key in the X-API-Key header.")
     if len(secret) > 200:
         raise Unauthorized("Unknown or revoked API key.")
-    cached = cache.get(hash_key(secret))
-    if cached is None or not cached[1]:
+    digest = hash_key(secret)
+    cached = cache.get(digest)
+    if cached is None:
         return None
-    principal = cached[0]
+    principal, fresh = cached
+    if not fresh and cache.claim_refresh(digest):
+        return None  # this request re-checks the key; requests meanwhile keep the cached verdict
     if principal is None:
         raise Unauthorized("Unknown or revoked API key.")
     cache.mark_used(principal.key_id)

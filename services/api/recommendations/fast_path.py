@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl
 
+import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,7 +22,7 @@ from services.api.auth.service import cached_principal
 from services.api.deps import MAX_ID, MAX_K
 from services.api.errors import MovierecError, handle_movierec_error
 from services.api.middleware import ROUTE_TEMPLATE_KEY
-from services.api.recommendations.user_list import DEFAULT_K, MAX_GENRE_LENGTH, UserListQuery, serve_user_list
+from services.api.recommendations.user_list import DEFAULT_K, MAX_GENRE_LENGTH, UserListQuery, user_list_json
 from services.api.state import AppState
 
 ROUTE = "/v1/users/{user_id}/recommendations"
@@ -93,7 +94,18 @@ class UserListFastPath:
         state.metrics.fast_path.inc()
         request = Request(scope, receive)
         try:
-            response = await serve_user_list(request, principal, query)
+            payload = await user_list_json(request, principal, query)
         except MovierecError as exc:
             response = await handle_movierec_error(request, exc)
-        await response(scope, receive, send)
+            await response(scope, receive, send)
+            return
+        # The two ASGI messages a `Response` would send, without building one.
+        body = orjson.dumps(payload)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -221,6 +221,8 @@ class RecommendationService:
     @staticmethod
     def _assign(state: AppState, user_ids: Sequence[int]) -> dict[int, Assignment | None]:
         """Each distinct user's variant, in order."""
+        if state.experiments.current is None:
+            return dict.fromkeys(user_ids)
         return {user_id: state.experiments.assign(user_id) for user_id in dict.fromkeys(user_ids)}
 
     @staticmethod

@@ -36,6 +36,15 @@ async def serve_user_list(request: Request, principal: Principal, query: UserLis
     Raises:
         MovierecError: Rate limited, unknown genre, or no model loaded yet.
     """
+    return json_response(await user_list_json(request, principal, query))
+
+
+async def user_list_json(request: Request, principal: Principal, query: UserListQuery) -> dict[str, Any]:
+    """What `serve_user_list` answers, as JSON data.
+
+    Raises:
+        MovierecError: Rate limited, unknown genre, or no model loaded yet.
+    """
     served = await recommendation_service.arecommend(
         app_state(request),
         user_ids=[query.user_id],
@@ -44,7 +53,7 @@ async def serve_user_list(request: Request, principal: Principal, query: UserLis
         exclude_seen=query.exclude_seen,
         count=counted_later(request, principal),
     )
-    return json_response(list_json(served[0], request.state.request_id))
+    return list_json(served[0], request.state.request_id)
 
 
 def json_response(payload: dict[str, Any]) -> Response:

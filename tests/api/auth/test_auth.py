@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import ApiKey
 from services.api.auth.ratelimit import seconds_until_allowed
-from services.api.auth.service import ADMIN_KEY_FILE, api_key, hash_key
+from services.api.auth.service import ADMIN_KEY_FILE, KeyCache, Principal, api_key, cached_principal, hash_key
+from services.api.errors import Unauthorized
 from services.api.main import create_app
 from tests.api.conftest import Keys, api_settings
 from tests.conftest import free_port
@@ -193,3 +195,29 @@ class TestRateLimitOnRecommendations:
         assert [r.headers["X-RateLimit-Remaining"] for r in responses] == ["1", "0"]
         assert limited.status_code == 429  # refused requests count, and the limit comes first
         assert "Retry-After" in limited.headers
+
+
+class TestKeyCache:
+    SECRET = "mr_" + "k" * 40
+
+    def expired_cache(self) -> KeyCache:
+        cache = KeyCache(ttl=0.0)  # every entry is already past its TTL
+        cache.put(hash_key(self.SECRET), Principal(1, "app", "mr_kkkk", frozenset({"read"})))
+        time.sleep(0.001)
+        return cache
+
+    def test_one_request_rechecks_an_expired_key_while_the_others_keep_its_verdict(self) -> None:
+        cache = self.expired_cache()
+        first = cached_principal(cache, self.SECRET)
+        others = [cached_principal(cache, self.SECRET) for _ in range(5)]
+        assert first is None  # this one asks the database
+        assert [p.key_id if p else None for p in others] == [1] * 5
+
+    def test_the_recheck_is_claimed_again_once_the_key_is_stored(self) -> None:
+        cache = self.expired_cache()
+        assert cached_principal(cache, self.SECRET) is None
+        cache.put(hash_key(self.SECRET), None)  # the database says: revoked
+        time.sleep(0.001)
+        assert cached_principal(cache, self.SECRET) is None  # expired again: a new recheck
+        with pytest.raises(Unauthorized):
+            cached_principal(cache, self.SECRET)  # meanwhile the revocation holds
