@@ -138,6 +138,18 @@ class ItemFeatures:
     def __contains__(self, movie_id: object) -> bool:
         return isinstance(movie_id, int | np.integer) and self._find(int(movie_id)) >= 0
 
+    def columns(self, movie_id: int) -> NDArray[np.int32]:
+        """The feature columns a movie has: a view of its CSR row, without building a sub-matrix
+        (indexing `matrix[row]` cost a hundred times more).
+
+        Raises:
+            KeyError: If the movie has no row.
+        """
+        row = self.row(movie_id)
+        indptr = self.matrix.indptr
+        columns: NDArray[np.int32] = self.matrix.indices[indptr[row] : indptr[row + 1]]
+        return columns
+
     def row(self, movie_id: int) -> int:
         """Row of a movie in `matrix`.
 
@@ -468,9 +480,7 @@ def shared_reasons(
     Raises:
         KeyError: If either movie has no features.
     """
-    a = features.matrix[features.row(movie_a)]
-    b = features.matrix[features.row(movie_b)]
-    shared = np.intersect1d(a.indices, b.indices)
+    shared = np.intersect1d(features.columns(movie_a), features.columns(movie_b), assume_unique=True)
     if len(shared) == 0:
         return []
     name = titles.get(movie_b, "that movie")

@@ -650,20 +650,29 @@ class HybridScorer:
         """
         groups = self._main_groups(ranked)
         support = _Support(self, state, ranked.items)
+        predicted = self._predicted_for(state, ranked.items, groups)
         out = []
-        for column, (item, group) in enumerate(zip(ranked.items, groups, strict=True)):
+        for column, group in enumerate(groups):
             found = None
             if group == "content":
                 found = support.content(column)
             if found is None and group in ("ease", "knn", "als", "content") and len(state.items):
                 found = support.rated(column) or (support.content(column) if group != "content" else None)
                 found = found or Explanation("similar_users", "popular with people like you")
-            if found is None and group == "svd" and state.svd is not None:
-                predicted = self.predict_ratings(state, np.asarray([item], dtype=np.intp))[0]
-                if np.isfinite(predicted):
-                    found = Explanation("predicted_rating", f"we think you'd rate it {predicted:.1f} stars")
+            if found is None and column in predicted and np.isfinite(predicted[column]):
+                found = Explanation(
+                    "predicted_rating", f"we think you'd rate it {predicted[column]:.1f} stars"
+                )
             out.append(found or Explanation("popular", "popular with everyone"))
         return out
+
+    def _predicted_for(self, state: UserState, items: IndexArray, groups: list[str]) -> dict[int, float]:
+        """Predicted ratings of the movies SVD explains, by column, in one call."""
+        columns = [column for column, group in enumerate(groups) if group == "svd"]
+        if not columns or state.svd is None:
+            return {}
+        values = self.predict_ratings(state, np.asarray(items, dtype=np.intp)[columns])
+        return {column: float(value) for column, value in zip(columns, values, strict=True)}
 
     def _main_groups(self, ranked: RankedItems) -> list[str]:
         n = len(ranked.items)

@@ -5,6 +5,7 @@ Run it with `movierec serve api`, or `uvicorn --factory services.api.main:create
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -111,6 +112,7 @@ def _build_state(
         invalidations=InvalidationQueue(),
         titles=TitleSearch(),
         redis_url=urls.redis_url,
+        compute_slots=asyncio.Semaphore(settings.API_COMPUTE_CONCURRENCY),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -38,4 +39,6 @@ class AppState:
     invalidations: InvalidationQueue
     titles: TitleSearch
     redis_url: str
+    compute_slots: asyncio.Semaphore
+    """Lists computed at once on cache misses (`API_COMPUTE_CONCURRENCY`); the others wait their turn."""
     extras: dict[str, object] = field(default_factory=dict)

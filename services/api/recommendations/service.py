@@ -215,7 +215,8 @@ class RecommendationService:
             count.settle(status)
         served, misses = self._from_cache_all(state, plans, reads, k)
         if misses:
-            served |= await run_in_threadpool(self._compute, state, misses, k, reads[0] is not None)
+            async with state.compute_slots:  # computing is CPU-bound: more at once only thrash
+                served |= await run_in_threadpool(self._compute, state, misses, k, reads[0] is not None)
         return self._finish(state, plans, served)
 
     @staticmethod
