@@ -97,9 +97,9 @@ class Settings(BaseSettings):
     API_IDEMPOTENCY_TTL: timedelta = timedelta(hours=24)
     """How long the response to an `Idempotency-Key` is kept and replayed to retries."""
     API_COMPUTE_CONCURRENCY: int = Field(default=2, ge=1, le=64)
-    """Cache misses computed at once per API process; the rest wait. Scoring is CPU-bound and mostly
-    holds the GIL, so more at once only thrash (on 2 cores, 16 concurrent misses: 117 req/s
-    unbounded, 138 with 2)."""
+    """Model work (cache misses, similar movies, from-titles, predicted ratings) run at once per API
+    process; the rest wait. It is CPU-bound and mostly holds the GIL, so more at once only thrash
+    (on 2 cores, 16 concurrent misses: 117 req/s unbounded, 138 with 2)."""
     API_FAST_PATH: bool = True
     """Serve plainly valid `GET /v1/users/{id}/recommendations` requests of recently verified keys
     without routing and validation; false sends them through the framework like the others."""

@@ -31,6 +31,7 @@ from services.api.recommendations.schemas import (
     SimilarMoviesRead,
     TitleMatchRead,
 )
+from services.api.recommendations.service import computed
 from services.api.recommendations.service import recommendation as recommendation_service
 from services.api.recommendations.user_list import (
     DEFAULT_K,
@@ -121,7 +122,7 @@ async def post_batch_recommendations(
     response_model=FromTitlesRead,
     responses=problem_responses(401, 403, 413, 422, 429, 503),
 )
-def post_recommendations_from_titles(
+async def post_recommendations_from_titles(
     request: Request, body: FromTitlesRequest, state: StateDep, _: ReadKey
 ) -> FromTitlesRead:
     """Recommendations for someone who typed a few movies they like (no account needed).
@@ -129,7 +130,9 @@ def post_recommendations_from_titles(
     Each title is fuzzy-matched to the catalog (typos, case and articles do not matter); titles that
     match nothing are returned with a null movie.
     """
-    model, matches, items = recommendation_service.from_titles(state, liked=body.liked, k=body.k)
+    model, matches, items = await computed(
+        state, lambda: recommendation_service.from_titles(state, liked=body.liked, k=body.k)
+    )
     return FromTitlesRead(
         request_id=request.state.request_id,
         model_version=model.version,
@@ -146,9 +149,11 @@ def post_recommendations_from_titles(
     response_model=SimilarMoviesRead,
     responses=problem_responses(401, 403, 404, 422, 429, 503),
 )
-def get_similar_movies(movie_id: MovieId, state: StateDep, _: ReadKey, k: K = 10) -> SimilarMoviesRead:
+async def get_similar_movies(movie_id: MovieId, state: StateDep, _: ReadKey, k: K = 10) -> SimilarMoviesRead:
     """Movies like this one, by content (genres, people, title) and by who liked them."""
-    facts, model, items = recommendation_service.similar(state, movie_id=movie_id, k=k)
+    facts, model, items = await computed(
+        state, lambda: recommendation_service.similar(state, movie_id=movie_id, k=k)
+    )
     return SimilarMoviesRead(movie=_movie(facts), model_version=model.version, items=_recommended(items))
 
 
@@ -157,12 +162,12 @@ def get_similar_movies(movie_id: MovieId, state: StateDep, _: ReadKey, k: K = 10
     response_model=PredictedRatingRead,
     responses=problem_responses(401, 403, 404, 422, 429, 503),
 )
-def get_predicted_rating(
+async def get_predicted_rating(
     user_id: UserId, movie_id: MovieId, state: StateDep, _: ReadKey
 ) -> PredictedRatingRead:
     """The stars the user would probably give the movie, from their current ratings."""
-    model, prediction, current = recommendation_service.predict_rating(
-        state, user_id=user_id, movie_id=movie_id
+    model, prediction, current = await computed(
+        state, lambda: recommendation_service.predict_rating(state, user_id=user_id, movie_id=movie_id)
     )
     return PredictedRatingRead(
         user_id=user_id,

