@@ -16,14 +16,9 @@ import sys
 from typing import Annotated
 
 import typer
-from redis import Redis
 from rich.console import Console
 from rich.table import Table
 
-from db.session import create_session_factory, transaction
-from services.api.auth.service import announce_revocation
-from services.api.auth.service import api_key as api_key_service
-from services.api.errors import MovierecError
 from services.cli.common import console, database, fail, services
 from services.settings import get_settings
 
@@ -40,6 +35,10 @@ def apikey_create(
     ] = None,
 ) -> None:
     """Create an API key and print it (the only time it is shown)."""
+    from db.session import create_session_factory, transaction
+    from services.api.auth.service import api_key as api_key_service
+    from services.api.errors import MovierecError
+
     with database() as (_, engine):
         try:
             with transaction(create_session_factory(engine)) as session:
@@ -56,6 +55,13 @@ def apikey_revoke(
     key: Annotated[str, typer.Argument(help="The key's id, or its prefix (mr_ and 8 characters).")],
 ) -> None:
     """Revoke an API key; running API instances refuse it within a second."""
+    from redis import Redis
+
+    from db.session import create_session_factory, transaction
+    from services.api.auth.service import announce_revocation
+    from services.api.auth.service import api_key as api_key_service
+    from services.api.errors import MovierecError
+
     with database() as (urls, engine):
         try:
             with transaction(create_session_factory(engine)) as session:
@@ -75,6 +81,9 @@ def apikey_list(
     include_revoked: Annotated[bool, typer.Option("--all", help="Also list revoked keys.")] = False,
 ) -> None:
     """List API keys (never their secrets)."""
+    from db.session import create_session_factory, transaction
+    from services.api.auth.service import api_key as api_key_service
+
     with database() as (_, engine), transaction(create_session_factory(engine)) as session:
         keys = api_key_service.list_keys(session, include_revoked=include_revoked)
         rows = [

@@ -6,16 +6,18 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 
-from db.session import create_db_engine
-from services.embedded import EmbeddedServerError, ServiceUrls, running_services
 from services.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # imported where used: every command imports this module, `--help` too
+    from sqlalchemy import Engine
+
+    from services.embedded import ServiceUrls
 
 console = Console(stderr=True)
 
@@ -42,6 +44,8 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 @contextmanager
 def services(settings: Settings | None = None) -> Iterator[ServiceUrls]:
     """Resolved service URLs; embedded servers run for the duration of the block when needed."""
+    from services.embedded import EmbeddedServerError, running_services
+
     settings = settings or get_settings()
     try:
         with running_services(settings) as urls:
@@ -57,6 +61,10 @@ def database(known: ServiceUrls | None = None) -> Iterator[tuple[ServiceUrls, En
     Args:
         known: URLs already resolved by the caller (whose servers are running); None resolves them.
     """
+    from sqlalchemy.exc import OperationalError
+
+    from db.session import create_db_engine
+
     with contextlib.ExitStack() as stack:
         urls = known or stack.enter_context(services())
         engine = create_db_engine(urls.database_url, "cli")

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from db import migrate
-from db.ingest import LoadRejected, LoadReport, load_dataset
-from ml.datasets import DataFormatError, Dataset, load, write_grouplens
-from ml.datasets.synthetic import generate
 from services.cli.common import console, database, fail
-from services.embedded import ServiceUrls
+
+if TYPE_CHECKING:  # the modules themselves are imported when a command runs: `--help` stays fast
+    from db.ingest import LoadReport
+    from ml.datasets import Dataset
+    from services.embedded import ServiceUrls
 
 app = typer.Typer(help="Load and generate data.", no_args_is_help=True)
 
 
 def _read(source: str, ml1m_movies: Path | None = None) -> Dataset:
+    from ml.datasets import DataFormatError, load
+
     with console.status(f"reading {source}"):
         try:
             return load(source, ml1m_movies=ml1m_movies)
@@ -31,6 +34,9 @@ def _read(source: str, ml1m_movies: Path | None = None) -> Dataset:
 
 
 def _load(dataset: Dataset, urls: ServiceUrls | None = None) -> LoadReport:
+    from db import migrate
+    from db.ingest import LoadRejected, load_dataset
+
     with database(urls) as (urls, engine):
         migrate.upgrade(urls.database_url)
         with Progress(
@@ -98,6 +104,9 @@ def synth(
     ),
 ) -> None:
     """Generate a MovieLens-shaped synthetic dataset and load it (or write it with --output)."""
+    from ml.datasets import write_grouplens
+    from ml.datasets.synthetic import generate
+
     with console.status(f"generating {ratings:,} ratings"):
         dataset = generate(ratings, seed=seed)
     if output is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from db import migrate
 from services.cli.common import console, services
 
 app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
@@ -13,6 +12,8 @@ app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=
 @app.command()
 def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Migrate the schema up to REVISION (default: the newest)."""
+    from db import migrate
+
     with services() as urls:
         migrate.upgrade(urls.database_url, revision)
         console.print(f"database at revision [bold]{migrate.current_revision(urls.database_url)}[/]")
@@ -21,6 +22,8 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
 @app.command()
 def downgrade(revision: str = typer.Argument(..., help="Target revision; `base` drops every table.")) -> None:
     """Migrate the schema down to REVISION."""
+    from db import migrate
+
     with services() as urls:
         migrate.downgrade(urls.database_url, revision)
         console.print(f"database at revision [bold]{migrate.current_revision(urls.database_url)}[/]")
@@ -29,6 +32,8 @@ def downgrade(revision: str = typer.Argument(..., help="Target revision; `base` 
 @app.command()
 def current() -> None:
     """Show the revision the database is at, and the newest one available."""
+    from db import migrate
+
     with services() as urls:
         now = migrate.current_revision(urls.database_url)
         head = migrate.head_revision()

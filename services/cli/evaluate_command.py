@@ -12,7 +12,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ml.datasets import DataFormatError, load
 from services.cli.common import console, fail
 
 COLUMNS = (
@@ -68,6 +67,8 @@ def evaluate(
     }
     if protocol not in protocols:
         raise fail("--protocol must be `user_holdout` or `temporal`", 2)
+    from ml.datasets import DataFormatError, load
+
     try:
         data = load(dataset)
     except (DataFormatError, FileNotFoundError, ValueError) as exc:

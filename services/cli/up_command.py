@@ -11,11 +11,7 @@ from dataclasses import dataclass
 
 import typer
 from rich.table import Table
-from sqlalchemy import func, select
 
-from db import migrate
-from db.models import Rating
-from db.session import create_db_engine
 from services.cli.common import console, services
 from services.cli.supervisor import ServiceSpec, Supervisor
 from services.embedded import ServiceUrls
@@ -90,6 +86,11 @@ def _wait_healthy(endpoints: list[Endpoint], supervisor: Supervisor, timeout: fl
 
 
 def _ensure_data(urls: ServiceUrls) -> None:
+    from sqlalchemy import func, select
+
+    from db.models import Rating
+    from db.session import create_db_engine
+
     engine = create_db_engine(urls.database_url, "cli")
     try:
         with engine.connect() as connection:
@@ -150,6 +151,8 @@ def up() -> None:
 
     Ctrl-C stops every process it started.
     """
+    from db import migrate
+
     settings = get_settings()
     started = time.monotonic()
     with services(settings) as urls:

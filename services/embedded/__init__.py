@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import make_url
-
 from services.embedded.postgres import EmbeddedPostgres, EmbeddedServerError
 from services.embedded.redis import EmbeddedRedis
 from services.settings import Settings
@@ -62,6 +60,8 @@ def resolve_urls(settings: Settings) -> ServiceUrls:
     """Configured URLs, or those of the embedded servers for the ones left unset."""
     postgres = embedded_postgres(settings)
     database_url = settings.DATABASE_URL or postgres.url(APP_DATABASE)
+    from sqlalchemy import make_url
+
     # MLflow keeps its own database on the same server unless told otherwise.
     backend = settings.MLFLOW_BACKEND_STORE_URI or make_url(database_url).set(
         database=MLFLOW_DATABASE

@@ -20,8 +20,6 @@ from importlib.metadata import distribution
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 logger = logging.getLogger(__name__)
 
 # PostgreSQL refuses to run as root; under root we run it as this system user.
@@ -204,6 +202,8 @@ class EmbeddedPostgres:
         return True
 
     def _wait_ready(self, timeout: float) -> bool:
+        import psycopg
+
         deadline = time.monotonic() + timeout
         dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres connect_timeout=2"
         while time.monotonic() < deadline:
@@ -218,6 +218,8 @@ class EmbeddedPostgres:
 
     def ensure_database(self, name: str) -> None:
         """Create database `name` if it does not exist."""
+        import psycopg
+
         dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
         with psycopg.connect(dsn, autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()

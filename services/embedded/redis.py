@@ -12,8 +12,6 @@ import time
 from importlib.metadata import distribution
 from pathlib import Path
 
-import redis
-
 from services.embedded.postgres import EmbeddedServerError, port_is_open
 
 logger = logging.getLogger(__name__)
@@ -48,6 +46,8 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def _ping(self) -> bool:
+        import redis
+
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
         try:
             return bool(client.ping())

@@ -7,10 +7,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from services.simulate.client import ApiFailure, ApiUnreachable
-from services.simulate.run import ReplayError, report_table, run_replay
-from services.simulate.run import seed_demo as run_seed_demo
-
 console = Console(stderr=True)
 
 
@@ -39,6 +35,9 @@ def simulate(
     seed: Annotated[int, typer.Option("--seed", help="Same seed: same users, schedule and clicks.")] = 0,
 ) -> None:
     """Replay MovieLens users through the API: they click only what they rated >= 4 stars in held-out data."""
+    from services.simulate.client import ApiFailure, ApiUnreachable
+    from services.simulate.run import ReplayError, report_table, run_replay
+
     try:
         report = run_replay(
             users=users,
@@ -64,6 +63,10 @@ def seed_demo(
     days: Annotated[int, typer.Option("--days", min=1, max=365)] = 14,
 ) -> None:
     """Create the demo experiment (SVD vs hybrid, 50/50), start it and replay traffic (once)."""
+    from services.simulate.client import ApiFailure, ApiUnreachable
+    from services.simulate.run import ReplayError, report_table
+    from services.simulate.run import seed_demo as run_seed_demo
+
     try:
         report = run_seed_demo(api_url=api_url, api_key=api_key, users=users, days=days, console=console)
     except (ReplayError, ApiFailure, ApiUnreachable) as exc:

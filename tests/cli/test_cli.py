@@ -127,3 +127,12 @@ class TestDataLoad:
         assert result.returncode == 1
         assert "cannot reach the database" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_building_the_cli_imports_no_heavy_library() -> None:
+    # Every command's module is imported for `movierec --help`; the libraries a command needs are
+    # imported when it runs, so help and typos answer at once.
+    heavy = ("pandas", "sqlalchemy", "fastapi", "redis", "psycopg", "mlflow", "surprise", "alembic", "httpx")
+    code = f"import sys, services.cli.main; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
