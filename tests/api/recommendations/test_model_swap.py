@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from db.migrate import upgrade
 from ml.artifact import TrainResult
 from services.api.background import sync_live_model
 from services.api.main import create_app
+from services.api.recommendations.engine import LoadedModel, freeze_heap
 from services.live_model import LiveModel, publish_live_model, recommendations_key
 from tests.api.conftest import Keys, api_settings, state_of
 from tests.api.factories import create_experiment
@@ -119,3 +122,18 @@ def test_the_announcement_swaps_the_model_within_a_second(
     while state_of(app).models.require_live().version != new_version and time.monotonic() < deadline:
         time.sleep(0.05)
     assert state_of(app).models.require_live().version == new_version
+
+
+def test_a_model_let_go_is_freed_although_the_heap_was_frozen(api_artifact: TrainResult) -> None:
+    # The API freezes the heap after each load (no GC pauses); a swapped-out model must still be
+    # freed, by reference counting, or every nightly swap would leak a model.
+    model = LoadedModel.load(Path(api_artifact.artifact_path), "v-frozen")
+    model.similar(1, 5)  # fills the model's lazy caches, as serving does
+    model.title_index()
+    freeze_heap()
+    try:
+        gone = weakref.ref(model)
+        del model
+        assert gone() is None
+    finally:
+        gc.unfreeze()
