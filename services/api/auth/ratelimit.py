@@ -100,24 +100,13 @@ class RateLimiter:
         self.limit = limit
         self._warned_at = 0.0
 
-    def hit(self, key_id: int) -> RateLimitStatus | None:
-        """Count one request of `key_id` (blocking client), in one round trip.
+    async def ahit(self, key_id: int) -> RateLimitStatus | None:
+        """Count one request of `key_id`, in one round trip on the asyncio client.
 
         Returns:
             The status for the response headers (`retry_after` set when over the limit); None when
             Redis is unavailable (fail open).
         """
-        now = time.time()
-        counter = self.counter(key_id, now)
-        try:
-            replies = self.guard.run(lambda client: COUNT.run(client, *_arguments(counter)))
-        except (RedisUnavailable, RedisError) as exc:
-            self.warn_unavailable(exc, now)
-            return None
-        return self.status_of(replies, now)
-
-    async def ahit(self, key_id: int) -> RateLimitStatus | None:
-        """`hit` on the asyncio client, without leaving the event loop."""
         now = time.time()
         counter = self.counter(key_id, now)
 

@@ -2,7 +2,7 @@
 
 Most calls to the API are this one, with plain parameters and a key verified seconds ago. For
 those, `UserListFastPath` reads the path and query itself and runs the endpoint's own code
-(`serve_user_list`), skipping routing, dependency solving and parameter validation: a third of
+(`user_list_json`, which `serve_user_list` wraps), skipping routing, dependency solving and parameter validation: a third of
 the time of a cache hit. Anything it does not recognise as plainly valid (another path or method,
 an unknown or repeated parameter, a value the framework would coerce or refuse, a key not in the
 key cache or without the `read` scope) goes on to the application, which answers it, errors

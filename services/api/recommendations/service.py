@@ -196,8 +196,9 @@ class RecommendationService:
             # A variant's model version must be loaded from disk first: not on the event loop.
             if count is not None:
                 count.settle(await state.limiter.ahit(count.key_id))
-            return await run_in_threadpool(
-                lambda: self.recommend(state, user_ids=user_ids, k=k, genre=genre, exclude_seen=exclude_seen)
+            return await computed(
+                state,
+                lambda: self.recommend(state, user_ids=user_ids, k=k, genre=genre, exclude_seen=exclude_seen),
             )
         try:
             plans = self._plans(state, assignments, genre, exclude_seen)
